@@ -1,0 +1,111 @@
+import { readFile, readdir } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { PrismaPg } from '@prisma/adapter-pg';
+import { bindMigrationAwareSqlAdapterFactory } from '@prisma/driver-adapter-utils';
+import type { MigrationList, SchemaEngine } from '@prisma/schema-engine-wasm';
+import pg from 'pg';
+
+const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
+export const prismaSchemaPath = path.join(projectRoot, 'prisma', 'schema.prisma');
+export const migrationsDir = path.join(projectRoot, 'prisma', 'migrations');
+
+export interface MigrationTarget {
+  connectionString: string;
+  /** PostgreSQL schema to migrate; the connection's default schema when omitted. */
+  schema?: string;
+}
+
+type SchemaEngineModule = typeof import('@prisma/schema-engine-wasm');
+
+let engineModule: Promise<SchemaEngineModule> | undefined;
+
+/**
+ * Loads Prisma's WebAssembly schema engine. Its package imports the `.wasm` file as an ES module,
+ * which Node.js 20 allows only behind `--experimental-wasm-modules`, so the module is instantiated
+ * here from its bytes and handed to the generated bindings instead.
+ */
+function loadEngineModule(): Promise<SchemaEngineModule> {
+  engineModule ??= (async () => {
+    const require = createRequire(import.meta.url);
+    const bindingsPath = require.resolve('@prisma/schema-engine-wasm/schema_engine_bg');
+    const bindings = (await import(bindingsPath)) as SchemaEngineModule & { __wbg_set_wasm(exports: WebAssembly.Exports): void };
+    const bytes = await readFile(path.join(path.dirname(bindingsPath), 'schema_engine_bg.wasm'));
+    const { instance } = await WebAssembly.instantiate(bytes, { './schema_engine_bg.js': bindings as unknown as WebAssembly.ModuleImports });
+    bindings.__wbg_set_wasm(instance.exports);
+    (instance.exports.__wbindgen_start as () => void)();
+    return bindings;
+  })();
+  return engineModule;
+}
+
+/** Runs `work` with a schema engine whose connections are closed afterwards. */
+async function withEngine<T>(target: MigrationTarget, log: (message: string) => void, work: (engine: SchemaEngine) => Promise<T>): Promise<T> {
+  const { SchemaEngine } = await loadEngineModule();
+  const datamodel = await readFile(prismaSchemaPath, 'utf8');
+  const pool = new pg.Pool({ connectionString: target.connectionString, max: 2 });
+  const adapter = bindMigrationAwareSqlAdapterFactory(new PrismaPg(pool, target.schema ? { schema: target.schema } : undefined));
+  const engine = await SchemaEngine.new({ datamodels: [[prismaSchemaPath, datamodel]] }, log, adapter);
+  try {
+    return await work(engine);
+  } finally {
+    engine.free();
+    await pool.end();
+  }
+}
+
+/** Reads `prisma/migrations/*` in the form the schema engine expects. */
+export async function readMigrationList(): Promise<MigrationList> {
+  const entries = await readdir(migrationsDir, { withFileTypes: true }).catch(() => []);
+  const directories = entries.filter((entry) => entry.isDirectory()).map((entry) => entry.name).sort();
+  const lockfilePath = path.join(migrationsDir, 'migration_lock.toml');
+  const lockfile = await readFile(lockfilePath, 'utf8').catch(() => undefined);
+
+  return {
+    baseDir: migrationsDir,
+    lockfile: { path: 'migration_lock.toml', content: lockfile ?? null },
+    shadowDbInitScript: '',
+    migrationDirectories: await Promise.all(
+      directories.map(async (name) => ({
+        path: name,
+        migrationFile: {
+          path: 'migration.sql',
+          content: { tag: 'ok' as const, value: await readFile(path.join(migrationsDir, name, 'migration.sql'), 'utf8') },
+        },
+      })),
+    ),
+  };
+}
+
+const noFilters = { externalTables: [], externalEnums: [] };
+
+/**
+ * Applies every pending migration and records it in `_prisma_migrations`, as `prisma migrate deploy`
+ * does. Returns the names of the migrations applied by this call.
+ */
+export async function applyMigrations(target: MigrationTarget, log: (message: string) => void = () => {}): Promise<string[]> {
+  const migrationsList = await readMigrationList();
+  return withEngine(target, log, async (engine) => {
+    const { appliedMigrationNames } = await engine.applyMigrations({ migrationsList, filters: noFilters });
+    return appliedMigrationNames;
+  });
+}
+
+/** Returns the SQL that brings a database at the committed migrations to `prisma/schema.prisma`. */
+export async function diffSchemaAgainstMigrations(target: MigrationTarget): Promise<string> {
+  const migrationsList = await readMigrationList();
+  const datamodel = await readFile(prismaSchemaPath, 'utf8');
+  const from = migrationsList.migrationDirectories.length === 0 ? { tag: 'empty' as const } : { tag: 'migrations' as const, ...migrationsList };
+  const result = await withEngine(target, () => {}, (engine) =>
+    engine.diff({
+      from,
+      to: { tag: 'schemaDatamodel', files: [{ path: prismaSchemaPath, content: datamodel }] },
+      script: true,
+      exitCode: null,
+      filters: noFilters,
+    }),
+  );
+  return result.stdout ?? '';
+}
