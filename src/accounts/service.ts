@@ -1,0 +1,106 @@
+import { randomUUID } from 'node:crypto';
+
+import { z } from 'zod';
+
+import type { AuditLog } from '../audit/index.ts';
+import type { Clock } from '../clock.ts';
+import { sha256 } from '../crypto/index.ts';
+import { registerDevice, type DeviceInput } from '../devices/registry.ts';
+import { TollgateError } from '../errors.ts';
+import type { Logger } from '../logger.ts';
+import type { RequestFacts, SessionService } from '../sessions/service.ts';
+import type { Db } from '../store/db.ts';
+import type { TokenPair } from '../tokens/pair.ts';
+import type { PasswordHasher } from './passwords.ts';
+
+/** Lower-cases and NFC-normalises an email, so one mailbox is one account. */
+export function normalizeEmail(email: string): string {
+  return email.normalize('NFC').trim().toLowerCase();
+}
+
+export const emailSchema = z
+  .string()
+  .max(254)
+  .transform(normalizeEmail)
+  .pipe(z.email({ message: 'email is not a valid address' }));
+
+/** NIST SP 800-63B: at least 8 characters; the upper bound keeps hashing cost bounded. */
+export const passwordSchema = z.string().min(10, 'password must have at least 10 characters').max(256, 'password must have at most 256 characters');
+
+export interface AccountServiceDeps {
+  db: Db;
+  clock: Clock;
+  logger: Logger;
+  hasher: PasswordHasher;
+  sessions: SessionService;
+  audit: AuditLog;
+  defaultScopes: string[];
+}
+
+export interface SignInResult {
+  userId: string;
+  sessionId: string;
+  deviceId: string;
+  pair: TokenPair;
+}
+
+export class AccountService {
+  constructor(private readonly deps: AccountServiceDeps) {}
+
+  async signUp(input: { email: string; password: string; displayName?: string | null; device: DeviceInput }, facts: RequestFacts): Promise<SignInResult> {
+    const passwordHash = await this.deps.hasher.hash(input.password);
+    const now = this.deps.clock.now();
+    const userId = randomUUID();
+
+    try {
+      return await this.deps.db.$transaction(async (tx) => {
+        await tx.user.create({ data: { id: userId, email: input.email, passwordHash, displayName: input.displayName ?? null, createdAt: now } });
+        const device = await registerDevice(tx, this.deps.clock, userId, input.device);
+        const { sessionId, pair } = await this.deps.sessions.start(
+          { userId, deviceId: device.id, scopes: this.deps.defaultScopes, acr: 'aal1', amr: ['pwd'], authTime: now, jkt: null },
+          facts,
+          tx,
+        );
+        await this.deps.audit.record({ type: 'user.signed_up', userId, sessionId, deviceId: device.id, ip: facts.ip }, tx);
+        return { userId, sessionId, deviceId: device.id, pair };
+      });
+    } catch (error) {
+      if ((error as { code?: string }).code === 'P2002') {
+        throw new TollgateError('BAD_USER_INPUT', 'An account with this email already exists: sign in instead.', { field: 'email' });
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * Verifies the password and starts a session. An unknown email and a wrong password produce the
+   * same error after the same argon2id work.
+   */
+  async login(input: { email: string; password: string; device: DeviceInput }, facts: RequestFacts): Promise<SignInResult> {
+    const user = await this.deps.db.user.findUnique({ where: { email: input.email }, select: { id: true, passwordHash: true } });
+    const valid = await this.deps.hasher.verifyOrDummy(user?.passwordHash, input.password);
+
+    if (!user || !valid) {
+      await this.deps.audit.record({
+        type: 'login.failed',
+        userId: user?.id ?? null,
+        ip: facts.ip,
+        reason: user ? 'wrong_password' : 'unknown_account',
+        data: { emailHash: sha256(input.email).toString('hex').slice(0, 32) },
+      });
+      throw new TollgateError('INVALID_CREDENTIALS');
+    }
+
+    const now = this.deps.clock.now();
+    return this.deps.db.$transaction(async (tx) => {
+      const device = await registerDevice(tx, this.deps.clock, user.id, input.device);
+      const { sessionId, pair } = await this.deps.sessions.start(
+        { userId: user.id, deviceId: device.id, scopes: this.deps.defaultScopes, acr: 'aal1', amr: ['pwd'], authTime: now, jkt: null },
+        facts,
+        tx,
+      );
+      await this.deps.audit.record({ type: 'login.succeeded', userId: user.id, sessionId, deviceId: device.id, ip: facts.ip, data: { newDevice: device.isNew } }, tx);
+      return { userId: user.id, sessionId, deviceId: device.id, pair };
+    });
+  }
+}

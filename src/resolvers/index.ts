@@ -1,0 +1,13 @@
+import { authResolvers } from './auth.ts';
+import { DateTime } from './scalars.ts';
+import { userResolvers } from './users.ts';
+
+export const resolvers = {
+  DateTime,
+  Query: { ...userResolvers.Query },
+  Mutation: { ...authResolvers.Mutation },
+  AuthResult: authResolvers.AuthResult,
+  User: userResolvers.User,
+  Session: userResolvers.Session,
+  Device: userResolvers.Device,
+};

@@ -1,0 +1,193 @@
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
+import { unwrapResolverError } from '@apollo/server/errors';
+import { fastifyApolloDrainPlugin, fastifyApolloHandler } from '@as-integrations/fastify';
+import { makeExecutableSchema } from '@graphql-tools/schema';
+import Fastify, {
+  LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest, type RouteHandlerMethod } from 'fastify';
+import type { GraphQLFormattedError } from 'graphql';
+import { applyMiddleware } from 'graphql-middleware';
+
+import type { Principal } from './authz/principal.ts';
+import { compileFieldPolicies, type FieldPolicy } from './authz/compile.ts';
+import { buildShield } from './authz/rules.ts';
+import { defaultTiers, tierSet, type TierSet } from './authz/tiers.ts';
+import type { RequestContext } from './context.ts';
+import { codeOf, httpStatusOf, isTollgateError, TollgateError, wwwAuthenticateFor, type ErrorCode } from './errors.ts';
+import { createMetrics, type Metrics } from './metrics.ts';
+import { resolvers } from './resolvers/index.ts';
+import type { Services } from './services.ts';
+import { readinessOf } from './store/readiness.ts';
+
+export const schemaPath = fileURLToPath(new URL('../schema.graphql', import.meta.url));
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal: Principal | null;
+  }
+}
+
+export interface GatewayOptions {
+  services: Services;
+  /** Tier policies; the built-in defaults when omitted. */
+  tiers?: TierSet;
+  typeDefs?: string;
+}
+
+export interface Gateway {
+  app: FastifyInstance;
+  apollo: ApolloServer<RequestContext>;
+  policies: Map<string, FieldPolicy>;
+  metrics: Metrics;
+}
+
+/** Error codes of graphql-js and Apollo Server that describe the request, not a server fault. */
+const requestErrorCodes = new Set(['GRAPHQL_PARSE_FAILED', 'GRAPHQL_VALIDATION_FAILED', 'BAD_USER_INPUT', 'BAD_REQUEST', 'OPERATION_RESOLUTION_FAILURE', 'PERSISTED_QUERY_NOT_FOUND', 'PERSISTED_QUERY_NOT_SUPPORTED']);
+
+export async function createGateway(options: GatewayOptions): Promise<Gateway> {
+  const { services } = options;
+  const { logger, config } = services;
+  const tiers = options.tiers ?? tierSet(defaultTiers);
+  const typeDefs = options.typeDefs ?? readFileSync(schemaPath, 'utf8');
+
+  const baseSchema = makeExecutableSchema({ typeDefs, resolvers });
+  const policies = compileFieldPolicies(baseSchema, tiers);
+  const schema = applyMiddleware(baseSchema, buildShield(policies, tiers, logger));
+  const metrics = createMetrics(services);
+
+  const app = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    // One line per request at info level would dominate the log under load; refusals and errors
+    // are logged where they happen, and /metrics counts every request.
+    logController: new LogController({ disableRequestLogging: true }),
+    genReqId: () => randomUUID(),
+    trustProxy: config.trustedProxies.length > 0 ? config.trustedProxies : false,
+    bodyLimit: 256 * 1024,
+  });
+  app.decorateRequest('principal', null);
+
+  const apollo = new ApolloServer<RequestContext>({
+    schema,
+    introspection: config.nodeEnv !== 'production',
+    includeStacktraceInErrorResponses: false,
+    csrfPrevention: true,
+    formatError: (formatted, error) => formatError(formatted, error, services),
+    plugins: [fastifyApolloDrainPlugin(app), wholeOperationStatusPlugin(), metrics.apolloPlugin],
+  });
+  await apollo.start();
+
+  app.addHook('onResponse', async (request, reply) => {
+    metrics.observeHttp(request, reply);
+  });
+
+  app.route({
+    url: '/graphql',
+    method: ['GET', 'POST', 'OPTIONS'],
+    preHandler: (request, reply) => authenticateRequest(request, reply, services, metrics),
+    handler: fastifyApolloHandler(apollo, {
+      context: async (request): Promise<RequestContext> => ({
+        requestId: request.id,
+        clock: services.clock,
+        logger: request.log as RequestContext['logger'],
+        services,
+        facts: { ip: request.ip, userAgent: request.headers['user-agent'] },
+        auth: { principal: request.principal },
+        ruleResults: new Map(),
+        loaded: new Map(),
+      }),
+    }) as RouteHandlerMethod,
+  });
+
+  app.get('/.well-known/jwks.json', async (_request, reply) => {
+    // Shorter than the key overlap, so a cached set always contains the key of any live token.
+    const maxAge = Math.max(60, Math.floor(config.accessTokenTtlSeconds / 2));
+    return reply.header('cache-control', `public, max-age=${maxAge}`).send(services.ring.jwks());
+  });
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+
+  app.get('/readyz', async (_request, reply) => {
+    const readiness = await readinessOf(services);
+    return reply.code(readiness.ready ? 200 : 503).send(readiness);
+  });
+
+  app.get('/metrics', async (_request, reply) => reply.header('content-type', metrics.contentType).send(await metrics.render()));
+
+  return { app, apollo, policies, metrics };
+}
+
+/**
+ * Authenticates before GraphQL runs. A request without credentials continues anonymously; one with a
+ * bad, expired or revoked token is refused whole with 401 and an RFC 6750 challenge.
+ */
+async function authenticateRequest(request: FastifyRequest, reply: FastifyReply, services: Services, metrics: Metrics): Promise<void> {
+  if (request.method === 'OPTIONS') return;
+  try {
+    request.principal = await services.authenticator.authenticate({ authorization: request.headers.authorization });
+  } catch (error) {
+    const refusal = isTollgateError(error) ? error : unexpected(error, request, services);
+    metrics.authFailures.inc({ code: refusal.code });
+    request.log.info({ code: refusal.code, requestId: request.id }, 'request authentication refused');
+    const challenge = wwwAuthenticateFor(refusal.code, refusal.extensions);
+    if (challenge) reply.header('www-authenticate', challenge);
+    await reply
+      .code(refusal.status)
+      .header('cache-control', 'no-store')
+      .type('application/json; charset=utf-8')
+      .send({ errors: [{ message: refusal.message, extensions: { ...refusal.extensions } }] });
+  }
+}
+
+function unexpected(error: unknown, request: FastifyRequest, services: Services): TollgateError {
+  const code: ErrorCode = (error as { code?: string })?.code === 'ECONNREFUSED' ? 'SERVICE_UNAVAILABLE' : 'INTERNAL_SERVER_ERROR';
+  services.logger.error({ err: error, requestId: request.id }, 'request authentication failed unexpectedly');
+  return new TollgateError(code, undefined, code === 'SERVICE_UNAVAILABLE' ? { retryAfterSeconds: 1 } : {});
+}
+
+/** Keeps client-actionable errors as they are and hides every other error behind a generic one. */
+function formatError(formatted: GraphQLFormattedError, error: unknown, services: Services): GraphQLFormattedError {
+  const original = unwrapResolverError(error);
+  if (isTollgateError(original)) {
+    if (original.code === 'INTERNAL_SERVER_ERROR') return { ...formatted, message: original.message, extensions: { code: original.code } };
+    return formatted;
+  }
+  const code = formatted.extensions?.code;
+  if (typeof code === 'string' && requestErrorCodes.has(code)) {
+    return { message: formatted.message, locations: formatted.locations, path: formatted.path, extensions: { code } };
+  }
+  services.logger.error({ err: original, path: formatted.path }, 'resolver failed');
+  return { message: 'Internal server error.', path: formatted.path, locations: formatted.locations, extensions: { code: 'INTERNAL_SERVER_ERROR' } };
+}
+
+/**
+ * When every root field of an operation was refused, the HTTP status and `WWW-Authenticate` header
+ * follow the first refusal's code; otherwise partial results keep status 200.
+ */
+function wholeOperationStatusPlugin(): ApolloServerPlugin<RequestContext> {
+  return {
+    async requestDidStart() {
+      return {
+        async willSendResponse({ response }) {
+          if (response.body.kind !== 'single') return;
+          const { data, errors } = response.body.singleResult;
+          if (!errors || errors.length === 0) return;
+
+          const rootErrors = errors.filter((error) => error.path?.length === 1 && codeOf(error) !== undefined);
+          const refusedRoots = new Set(rootErrors.map((error) => error.path?.[0]));
+          const allRefused = data === null || data === undefined ? rootErrors.length > 0 : Object.entries(data).every(([key, value]) => value === null && refusedRoots.has(key));
+          if (!allRefused) return;
+
+          const first = rootErrors[0];
+          const code = codeOf(first);
+          if (!first || !code) return;
+          response.http.status = httpStatusOf(code);
+          const challenge = wwwAuthenticateFor(code, first.extensions ?? {});
+          if (challenge) response.http.headers.set('www-authenticate', challenge);
+        },
+      };
+    },
+  };
+}

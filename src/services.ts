@@ -1,0 +1,74 @@
+import { AccountService } from './accounts/service.ts';
+import { PasswordHasher } from './accounts/passwords.ts';
+import { AuditLog } from './audit/index.ts';
+import { createAuthenticator, type Authenticator } from './authn.ts';
+import type { Clock } from './clock.ts';
+import type { Config } from './config.ts';
+import type { Logger } from './logger.ts';
+import { RevocationView } from './sessions/revocation.ts';
+import { SessionService } from './sessions/service.ts';
+import type { Database } from './store/db.ts';
+import type { StateStore } from './store/state.ts';
+import { AccessTokenService } from './tokens/access.ts';
+import { SigningKeyRing } from './tokens/keyring.ts';
+
+/** Scopes a password sign-in grants. */
+export const defaultUserScopes = ['profile', 'sessions', 'payments:read', 'payments:write', 'account'];
+
+export interface Services {
+  config: Config;
+  clock: Clock;
+  logger: Logger;
+  database: Database;
+  state: StateStore;
+  ring: SigningKeyRing;
+  access: AccessTokenService;
+  revocation: RevocationView;
+  audit: AuditLog;
+  sessions: SessionService;
+  accounts: AccountService;
+  hasher: PasswordHasher;
+  authenticator: Authenticator;
+}
+
+/** Wires the services together and starts the ones that keep state in memory. */
+export async function createServices(deps: { config: Config & { masterKey: Buffer }; clock: Clock; logger: Logger; database: Database; state: StateStore }): Promise<Services> {
+  const { config, clock, logger, database, state } = deps;
+  const db = database.prisma;
+  const retentionSeconds = config.accessTokenTtlSeconds + config.clockSkewSeconds;
+
+  const ring = new SigningKeyRing({ db, state, clock, logger, masterKey: config.masterKey, verificationOverlapSeconds: retentionSeconds });
+  const access = new AccessTokenService({
+    ring,
+    clock,
+    issuer: config.issuer,
+    audience: config.audience,
+    ttlSeconds: config.accessTokenTtlSeconds,
+    clockSkewSeconds: config.clockSkewSeconds,
+    cacheSize: config.tokenCacheSize,
+  });
+  const revocation = new RevocationView({ db, state, clock, logger, retentionSeconds });
+  const audit = new AuditLog(db, logger, clock);
+  const sessions = new SessionService({
+    db,
+    clock,
+    logger,
+    access,
+    audit,
+    revocation,
+    config: { idleSeconds: config.sessionIdleSeconds, absoluteSeconds: config.sessionAbsoluteSeconds, refreshGraceSeconds: config.refreshGraceSeconds, masterKey: config.masterKey },
+  });
+  const hasher = new PasswordHasher(config.argon2);
+  const accounts = new AccountService({ db, clock, logger, hasher, sessions, audit, defaultScopes: defaultUserScopes });
+  const authenticator = createAuthenticator({ access, revocation });
+
+  await ring.start();
+  await revocation.start();
+  await hasher.warmUp();
+
+  return { config, clock, logger, database, state, ring, access, revocation, audit, sessions, accounts, hasher, authenticator };
+}
+
+export function stopServices(services: Services): void {
+  services.ring.stop();
+}

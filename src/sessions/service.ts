@@ -1,0 +1,304 @@
+import { randomUUID } from 'node:crypto';
+
+import type { AuditLog } from '../audit/index.ts';
+import type { Clock } from '../clock.ts';
+import { open, randomToken, seal, sha256 } from '../crypto/index.ts';
+import { TollgateError } from '../errors.ts';
+import type { Logger } from '../logger.ts';
+import type { Db } from '../store/db.ts';
+import type { AccessTokenService } from '../tokens/access.ts';
+import { deserializePair, serializePair, type TokenPair } from '../tokens/pair.ts';
+import type { RevocationView } from './revocation.ts';
+
+export interface SessionConfig {
+  idleSeconds: number;
+  absoluteSeconds: number;
+  refreshGraceSeconds: number;
+  masterKey: Buffer;
+}
+
+export interface SessionServiceDeps {
+  db: Db;
+  clock: Clock;
+  logger: Logger;
+  config: SessionConfig;
+  access: AccessTokenService;
+  audit: AuditLog;
+  revocation: RevocationView;
+}
+
+/** Where a request came from, recorded with sessions and audit events. */
+export interface RequestFacts {
+  ip?: string | undefined;
+  userAgent?: string | undefined;
+}
+
+export interface NewSession {
+  userId: string;
+  deviceId: string;
+  scopes: string[];
+  acr: string;
+  amr: string[];
+  authTime: Date;
+  jkt?: string | null;
+}
+
+type Transaction = Parameters<Parameters<Db['$transaction']>[0]>[0];
+
+type RotationOutcome =
+  | { kind: 'rotated'; pair: TokenPair; sessionId: string; userId: string; deviceId: string }
+  | { kind: 'grace'; pair: TokenPair; sessionId: string }
+  | { kind: 'reused'; sessionId: string; userId: string; deviceId: string }
+  | { kind: 'failed'; code: 'REFRESH_TOKEN_INVALID' | 'SESSION_EXPIRED' | 'SESSION_REVOKED'; reason: string; sessionId?: string; userId?: string };
+
+const graceContext = (tokenId: string) => `refresh-grace:${tokenId}`;
+
+export function hashRefreshToken(token: string): Uint8Array<ArrayBuffer> {
+  return new Uint8Array(sha256(token));
+}
+
+/** Matches the shape of our refresh tokens, so garbage is refused before it reaches the database. */
+const refreshTokenShape = /^[A-Za-z0-9_-]{43}$/;
+
+/**
+ * Session lifecycle: start, refresh with rotation and reuse detection, revoke, list.
+ *
+ * Every refresh token belongs to one session, and the tokens of a session form its family. Rotation
+ * takes a row lock on the session, so concurrent refreshes of one family run one at a time and never
+ * fork it: the first rotates, the others find the token rotated and, inside the grace window, receive
+ * the same successor pair.
+ */
+export class SessionService {
+  constructor(private readonly deps: SessionServiceDeps) {}
+
+  /** Creates a session with its first refresh token and access token. */
+  async start(input: NewSession, facts: RequestFacts, db: Transaction | Db = this.deps.db): Promise<{ sessionId: string; pair: TokenPair }> {
+    const now = this.deps.clock.now();
+    const sessionId = randomUUID();
+    const absoluteExpiresAt = new Date(now.getTime() + this.deps.config.absoluteSeconds * 1000);
+    const idleExpiresAt = this.idleExpiry(now, absoluteExpiresAt);
+    const refreshToken = randomToken();
+
+    await db.session.create({
+      data: {
+        id: sessionId,
+        userId: input.userId,
+        deviceId: input.deviceId,
+        scopes: input.scopes,
+        acr: input.acr,
+        amr: input.amr,
+        authTime: input.authTime,
+        createdAt: now,
+        lastUsedAt: now,
+        idleExpiresAt,
+        absoluteExpiresAt,
+        lastIp: facts.ip ?? null,
+        userAgent: facts.userAgent?.slice(0, 256) ?? null,
+      },
+    });
+    await db.refreshToken.create({
+      data: { id: randomUUID(), sessionId, tokenHash: hashRefreshToken(refreshToken), createdAt: now, expiresAt: idleExpiresAt },
+    });
+    const access = await this.deps.access.issue({ ...input, sessionId });
+    await this.deps.audit.record({ type: 'token.issued', userId: input.userId, sessionId, deviceId: input.deviceId, ip: facts.ip, data: { jti: access.claims.jti } }, db);
+
+    return {
+      sessionId,
+      pair: {
+        accessToken: access.token,
+        accessTokenExpiresAt: access.expiresAt,
+        refreshToken,
+        refreshTokenExpiresAt: idleExpiresAt,
+        tokenType: input.jkt ? 'DPoP' : 'Bearer',
+      },
+    };
+  }
+
+  private idleExpiry(now: Date, absoluteExpiresAt: Date): Date {
+    return new Date(Math.min(now.getTime() + this.deps.config.idleSeconds * 1000, absoluteExpiresAt.getTime()));
+  }
+
+  /**
+   * Exchanges a refresh token for a new pair. Throws `REFRESH_TOKEN_INVALID`, `SESSION_EXPIRED`,
+   * `SESSION_REVOKED`, or `REFRESH_TOKEN_REUSED` after revoking the session of a replayed token.
+   */
+  async refresh(refreshToken: string, facts: RequestFacts): Promise<TokenPair> {
+    if (!refreshTokenShape.test(refreshToken)) {
+      await this.deps.audit.record({ type: 'refresh.failed', ip: facts.ip, reason: 'malformed_token' });
+      throw new TollgateError('REFRESH_TOKEN_INVALID');
+    }
+
+    const outcome = await this.deps.db.$transaction((tx) => this.rotate(tx, hashRefreshToken(refreshToken), facts), { maxWait: 10_000, timeout: 15_000 });
+
+    switch (outcome.kind) {
+      case 'rotated':
+        return outcome.pair;
+      case 'grace':
+        return outcome.pair;
+      case 'reused':
+        // The revocation is committed; a broadcast failure is logged and the other instances catch up
+        // on their next reload, but the caller still learns the token was reused.
+        await this.broadcastRevocation([outcome.sessionId]).catch(() => undefined);
+        throw new TollgateError('REFRESH_TOKEN_REUSED');
+      case 'failed':
+        throw new TollgateError(outcome.code);
+    }
+  }
+
+  private async rotate(tx: Transaction, tokenHash: Uint8Array<ArrayBuffer>, facts: RequestFacts): Promise<RotationOutcome> {
+    const now = this.deps.clock.now();
+    const found = await tx.refreshToken.findUnique({ where: { tokenHash }, select: { sessionId: true } });
+    if (!found) {
+      await this.deps.audit.record({ type: 'refresh.failed', ip: facts.ip, reason: 'unknown_token' }, tx);
+      return { kind: 'failed', code: 'REFRESH_TOKEN_INVALID', reason: 'unknown_token' };
+    }
+
+    // The session row lock serialises every rotation of this family.
+    await tx.$queryRaw`SELECT id FROM sessions WHERE id = ${found.sessionId}::uuid FOR UPDATE`;
+    const session = await tx.session.findUniqueOrThrow({ where: { id: found.sessionId }, include: { device: { select: { jkt: true } } } });
+    const token = await tx.refreshToken.findUniqueOrThrow({ where: { tokenHash } });
+    const ids = { userId: session.userId, sessionId: session.id, deviceId: session.deviceId, ip: facts.ip };
+
+    const failure = this.sessionFailure(session, token.expiresAt, now);
+    if (failure) {
+      await this.deps.audit.record({ type: 'refresh.failed', ...ids, reason: failure.reason }, tx);
+      return { kind: 'failed', ...failure, sessionId: session.id, userId: session.userId };
+    }
+
+    if (token.rotatedAt === null) {
+      const pair = await this.rotateCurrent(tx, session, token.id, now);
+      await this.deps.audit.record({ type: 'token.rotated', ...ids, data: { parentTokenId: token.id } }, tx);
+      return { kind: 'rotated', pair, sessionId: session.id, userId: session.userId, deviceId: session.deviceId };
+    }
+
+    const graceReplay = await this.graceReplay(tx, token, now);
+    if (graceReplay) {
+      await this.deps.audit.record({ type: 'refresh.grace_replayed', ...ids, data: { tokenId: token.id } }, tx);
+      return { kind: 'grace', pair: graceReplay, sessionId: session.id };
+    }
+
+    await tx.session.update({ where: { id: session.id }, data: { revokedAt: now, revokeReason: 'refresh_token_reused' } });
+    await tx.refreshToken.updateMany({ where: { sessionId: session.id, graceResult: { not: null } }, data: { graceResult: null } });
+    await this.deps.audit.record(
+      { type: 'refresh.reuse_detected', ...ids, reason: 'rotated_token_presented_again', data: { tokenId: token.id, rotatedAt: token.rotatedAt.toISOString() } },
+      tx,
+    );
+    await this.deps.audit.record({ type: 'session.revoked', ...ids, reason: 'refresh_token_reused' }, tx);
+    return { kind: 'reused', sessionId: session.id, userId: session.userId, deviceId: session.deviceId };
+  }
+
+  private sessionFailure(
+    session: { revokedAt: Date | null; idleExpiresAt: Date; absoluteExpiresAt: Date },
+    tokenExpiresAt: Date,
+    now: Date,
+  ): { code: 'SESSION_REVOKED' | 'SESSION_EXPIRED' | 'REFRESH_TOKEN_INVALID'; reason: string } | undefined {
+    if (session.revokedAt) return { code: 'SESSION_REVOKED', reason: 'session_revoked' };
+    if (session.absoluteExpiresAt <= now) return { code: 'SESSION_EXPIRED', reason: 'absolute_lifetime_passed' };
+    if (session.idleExpiresAt <= now) return { code: 'SESSION_EXPIRED', reason: 'idle_lifetime_passed' };
+    if (tokenExpiresAt <= now) return { code: 'REFRESH_TOKEN_INVALID', reason: 'token_expired' };
+    return undefined;
+  }
+
+  private async rotateCurrent(
+    tx: Transaction,
+    session: { id: string; userId: string; deviceId: string; scopes: string[]; acr: string; amr: string[]; authTime: Date; absoluteExpiresAt: Date; device: { jkt: string | null } },
+    tokenId: string,
+    now: Date,
+  ): Promise<TokenPair> {
+    const refreshToken = randomToken();
+    const successorId = randomUUID();
+    const idleExpiresAt = this.idleExpiry(now, session.absoluteExpiresAt);
+    // auth_time and acr come from the session: a refresh never makes authentication fresher.
+    const access = await this.deps.access.issue({
+      userId: session.userId,
+      sessionId: session.id,
+      deviceId: session.deviceId,
+      scopes: session.scopes,
+      acr: session.acr,
+      amr: session.amr,
+      authTime: session.authTime,
+      jkt: session.device.jkt,
+    });
+    const pair: TokenPair = {
+      accessToken: access.token,
+      accessTokenExpiresAt: access.expiresAt,
+      refreshToken,
+      refreshTokenExpiresAt: idleExpiresAt,
+      tokenType: session.device.jkt ? 'DPoP' : 'Bearer',
+    };
+
+    await tx.refreshToken.create({ data: { id: successorId, sessionId: session.id, tokenHash: hashRefreshToken(refreshToken), parentId: tokenId, createdAt: now, expiresAt: idleExpiresAt } });
+    // Only the immediate predecessor keeps a grace result; older ones lose theirs now.
+    await tx.refreshToken.updateMany({ where: { sessionId: session.id, graceResult: { not: null } }, data: { graceResult: null } });
+    await tx.refreshToken.update({
+      where: { id: tokenId },
+      data: { rotatedAt: now, successorId, graceResult: new Uint8Array(seal(this.deps.config.masterKey, serializePair(pair), graceContext(tokenId))) },
+    });
+    await tx.session.update({ where: { id: session.id }, data: { lastUsedAt: now, idleExpiresAt } });
+    return pair;
+  }
+
+  /** The successor pair when `token` is the immediate predecessor and the grace window is still open. */
+  private async graceReplay(tx: Transaction, token: { id: string; rotatedAt: Date | null; successorId: string | null; graceResult: Uint8Array | null }, now: Date): Promise<TokenPair | undefined> {
+    if (!token.rotatedAt || !token.successorId || !token.graceResult) return undefined;
+    const ageSeconds = (now.getTime() - token.rotatedAt.getTime()) / 1000;
+    if (ageSeconds > this.deps.config.refreshGraceSeconds) return undefined;
+
+    const successor = await tx.refreshToken.findUnique({ where: { id: token.successorId }, select: { rotatedAt: true } });
+    if (!successor || successor.rotatedAt !== null) return undefined;
+    return deserializePair(open(this.deps.config.masterKey, token.graceResult, graceContext(token.id)).toString('utf8'));
+  }
+
+  /**
+   * Revokes sessions of `userId` (all when `sessionIds` is omitted), except `keepSessionId`. Returns
+   * how many sessions this call revoked.
+   */
+  async revoke(options: { userId: string; sessionIds?: string[]; keepSessionId?: string; reason: string; facts: RequestFacts; actorSessionId?: string }): Promise<number> {
+    const now = this.deps.clock.now();
+    const revoked = await this.deps.db.$transaction(async (tx) => {
+      const targets = await tx.session.findMany({
+        where: {
+          userId: options.userId,
+          revokedAt: null,
+          ...(options.sessionIds ? { id: { in: options.sessionIds } } : {}),
+          ...(options.keepSessionId ? { NOT: { id: options.keepSessionId } } : {}),
+        },
+        select: { id: true, deviceId: true },
+      });
+      if (targets.length === 0) return [];
+      await tx.session.updateMany({ where: { id: { in: targets.map((target) => target.id) }, revokedAt: null }, data: { revokedAt: now, revokeReason: options.reason } });
+      await tx.refreshToken.updateMany({ where: { sessionId: { in: targets.map((target) => target.id) }, graceResult: { not: null } }, data: { graceResult: null } });
+      for (const target of targets) {
+        await this.deps.audit.record(
+          { type: 'session.revoked', userId: options.userId, sessionId: target.id, deviceId: target.deviceId, ip: options.facts.ip, reason: options.reason, data: { actorSessionId: options.actorSessionId } },
+          tx,
+        );
+      }
+      return targets.map((target) => target.id);
+    });
+
+    if (revoked.length > 0) await this.broadcastRevocation(revoked);
+    return revoked.length;
+  }
+
+  /**
+   * Sends committed revocations to Redis and the other instances. The database already holds them,
+   * so a failure here is reported as retryable: revoking again is harmless.
+   */
+  private async broadcastRevocation(sessionIds: string[]): Promise<void> {
+    try {
+      await this.deps.revocation.publish({ sessions: sessionIds });
+    } catch (error) {
+      this.deps.logger.error({ err: error, sessionIds }, 'revocation committed to PostgreSQL but not broadcast through Redis');
+      throw new TollgateError('SERVICE_UNAVAILABLE', 'The revocation was recorded but could not be broadcast: retry the request.', { retryAfterSeconds: 1 });
+    }
+  }
+
+  async list(userId: string) {
+    return this.deps.db.session.findMany({
+      where: { userId, revokedAt: null, idleExpiresAt: { gt: this.deps.clock.now() } },
+      include: { device: true },
+      orderBy: { lastUsedAt: 'desc' },
+    });
+  }
+}

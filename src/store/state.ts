@@ -1,0 +1,207 @@
+import { EventEmitter } from 'node:events';
+
+import { Redis } from 'ioredis';
+
+import type { Logger } from '../logger.ts';
+
+/**
+ * Short-lived shared state: the revocation record, replay caches, counters and the pub/sub channel
+ * between gateway instances. Redis in production; an in-memory store for embedded mode, which is
+ * correct for one instance only. Keys and channels are prefixed, so tests and deployments can share
+ * one Redis server.
+ */
+export interface StateStore {
+  readonly kind: 'redis' | 'memory';
+  /** The underlying Redis client, for libraries that speak to Redis themselves. */
+  readonly redis: Redis | undefined;
+  get(key: string): Promise<string | null>;
+  mget(keys: string[]): Promise<Array<string | null>>;
+  set(key: string, value: string, ttlSeconds?: number): Promise<void>;
+  /** Sets the key only when it does not exist; returns whether it was set. */
+  setIfAbsent(key: string, value: string, ttlSeconds: number): Promise<boolean>;
+  /** Writes several keys in one round trip. */
+  setMany(entries: Array<{ key: string; value: string; ttlSeconds: number }>): Promise<void>;
+  del(key: string): Promise<void>;
+  publish(channel: string, message: string): Promise<void>;
+  subscribe(channel: string, handler: (message: string) => void): Promise<void>;
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+export class RedisStateStore implements StateStore {
+  readonly kind = 'redis' as const;
+  readonly redis: Redis;
+  private subscriber: Redis | undefined;
+  private readonly handlers = new Map<string, Array<(message: string) => void>>();
+
+  constructor(
+    url: string,
+    private readonly prefix: string,
+    private readonly logger: Logger,
+  ) {
+    // Auto-pipelining batches the commands of concurrent requests into one write, which keeps the
+    // per-request revocation check cheap under load.
+    this.redis = new Redis(url, { enableAutoPipelining: true, maxRetriesPerRequest: 1, connectTimeout: 2000, lazyConnect: false });
+    this.redis.on('error', (error) => this.logger.warn({ err: error }, 'Redis connection error'));
+  }
+
+  private k(key: string): string {
+    return this.prefix + key;
+  }
+
+  async get(key: string) {
+    return this.redis.get(this.k(key));
+  }
+
+  async mget(keys: string[]) {
+    if (keys.length === 0) return [];
+    return this.redis.mget(keys.map((key) => this.k(key)));
+  }
+
+  async set(key: string, value: string, ttlSeconds?: number) {
+    if (ttlSeconds === undefined) {
+      await this.redis.set(this.k(key), value);
+    } else {
+      await this.redis.set(this.k(key), value, 'EX', Math.max(1, Math.ceil(ttlSeconds)));
+    }
+  }
+
+  async setIfAbsent(key: string, value: string, ttlSeconds: number) {
+    const result = await this.redis.set(this.k(key), value, 'EX', Math.max(1, Math.ceil(ttlSeconds)), 'NX');
+    return result === 'OK';
+  }
+
+  async setMany(entries: Array<{ key: string; value: string; ttlSeconds: number }>) {
+    if (entries.length === 0) return;
+    const pipeline = this.redis.multi();
+    for (const entry of entries) {
+      pipeline.set(this.k(entry.key), entry.value, 'EX', Math.max(1, Math.ceil(entry.ttlSeconds)));
+    }
+    const results = await pipeline.exec();
+    const failed = results?.find(([error]) => error);
+    if (failed?.[0]) throw failed[0];
+  }
+
+  async del(key: string) {
+    await this.redis.del(this.k(key));
+  }
+
+  async publish(channel: string, message: string) {
+    await this.redis.publish(this.k(channel), message);
+  }
+
+  async subscribe(channel: string, handler: (message: string) => void) {
+    if (!this.subscriber) {
+      this.subscriber = this.redis.duplicate({ enableAutoPipelining: false, maxRetriesPerRequest: null });
+      this.subscriber.on('error', (error) => this.logger.warn({ err: error }, 'Redis subscriber connection error'));
+      this.subscriber.on('message', (fullChannel: string, message: string) => {
+        for (const listener of this.handlers.get(fullChannel) ?? []) listener(message);
+      });
+    }
+    const fullChannel = this.k(channel);
+    const listeners = this.handlers.get(fullChannel) ?? [];
+    listeners.push(handler);
+    this.handlers.set(fullChannel, listeners);
+    await this.subscriber.subscribe(fullChannel);
+  }
+
+  async ping() {
+    try {
+      return (await this.redis.ping()) === 'PONG';
+    } catch {
+      return false;
+    }
+  }
+
+  async close() {
+    this.subscriber?.disconnect();
+    await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+}
+
+/** Embedded-mode state: a map with expiry times and an in-process event bus. */
+export class MemoryStateStore implements StateStore {
+  readonly kind = 'memory' as const;
+  readonly redis = undefined;
+  private readonly entries = new Map<string, { value: string; expiresAt: number }>();
+  private readonly bus = new EventEmitter();
+  private readonly sweeper: NodeJS.Timeout;
+
+  constructor(private readonly now: () => number = Date.now) {
+    this.bus.setMaxListeners(0);
+    this.sweeper = setInterval(() => this.sweep(), 60_000);
+    this.sweeper.unref();
+  }
+
+  private sweep() {
+    const now = this.now();
+    for (const [key, entry] of this.entries) {
+      if (entry.expiresAt <= now) this.entries.delete(key);
+    }
+  }
+
+  private read(key: string): string | null {
+    const entry = this.entries.get(key);
+    if (!entry) return null;
+    if (entry.expiresAt <= this.now()) {
+      this.entries.delete(key);
+      return null;
+    }
+    return entry.value;
+  }
+
+  private write(key: string, value: string, ttlSeconds?: number) {
+    this.entries.set(key, { value, expiresAt: ttlSeconds === undefined ? Number.POSITIVE_INFINITY : this.now() + ttlSeconds * 1000 });
+  }
+
+  async get(key: string) {
+    return this.read(key);
+  }
+
+  async mget(keys: string[]) {
+    return keys.map((key) => this.read(key));
+  }
+
+  async set(key: string, value: string, ttlSeconds?: number) {
+    this.write(key, value, ttlSeconds);
+  }
+
+  async setIfAbsent(key: string, value: string, ttlSeconds: number) {
+    if (this.read(key) !== null) return false;
+    this.write(key, value, ttlSeconds);
+    return true;
+  }
+
+  async setMany(entries: Array<{ key: string; value: string; ttlSeconds: number }>) {
+    for (const entry of entries) this.write(entry.key, entry.value, entry.ttlSeconds);
+  }
+
+  async del(key: string) {
+    this.entries.delete(key);
+  }
+
+  async publish(channel: string, message: string) {
+    this.bus.emit(channel, message);
+  }
+
+  async subscribe(channel: string, handler: (message: string) => void) {
+    this.bus.on(channel, handler);
+  }
+
+  async ping() {
+    return true;
+  }
+
+  async close() {
+    clearInterval(this.sweeper);
+    this.bus.removeAllListeners();
+  }
+}
+
+export function openStateStore(url: string | undefined, prefix: string, logger: Logger): StateStore {
+  if (!url) {
+    logger.warn('embedded mode: in-memory state store; revocations and rate limits are not shared between instances, set REDIS_URL for production');
+    return new MemoryStateStore();
+  }
+  return new RedisStateStore(url, prefix, logger);
+}

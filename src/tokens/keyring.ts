@@ -1,0 +1,177 @@
+import { randomUUID } from 'node:crypto';
+
+import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose';
+
+import type { Clock } from '../clock.ts';
+import { open, seal } from '../crypto/index.ts';
+import type { Logger } from '../logger.ts';
+import type { Db } from '../store/db.ts';
+import type { StateStore } from '../store/state.ts';
+
+/** A signing key as the ring holds it in memory. */
+export interface RingKey {
+  kid: string;
+  state: 'NEXT' | 'ACTIVE' | 'RETIRED';
+  publicJwk: JWK;
+  publicKey: CryptoKey;
+  /** Present for the active key only: no other key ever signs. */
+  privateKey: CryptoKey | undefined;
+  retiredAt: Date | null;
+}
+
+export interface KeyRingOptions {
+  db: Db;
+  state: StateStore;
+  clock: Clock;
+  logger: Logger;
+  masterKey: Buffer;
+  /** Longest lifetime of a token the keys sign, plus clock skew: how long a retired key still verifies. */
+  verificationOverlapSeconds: number;
+  /** How often every instance re-reads the ring, in addition to the broadcast on rotation. */
+  reloadIntervalSeconds?: number;
+}
+
+const keysChannel = 'keys';
+// Serialises ring changes across instances: two gateways starting at once must not both create keys.
+const ringLockId = 0x746f6c6c;
+
+function sealingContext(kid: string): string {
+  return `signing-key:${kid}`;
+}
+
+/**
+ * The ES256 signing-key ring, stored in PostgreSQL with private keys sealed under the master key.
+ * States: NEXT (published, not yet signing), ACTIVE (signs), RETIRED (verifies until every token it
+ * signed has expired). Publishing NEXT ahead of use means every instance already trusts a key before
+ * any instance signs with it.
+ */
+export class SigningKeyRing {
+  private keys = new Map<string, RingKey>();
+  private active: RingKey | undefined;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly options: KeyRingOptions) {}
+
+  /** Creates the first keys when the ring is empty, loads it, and keeps it current. */
+  async start(): Promise<void> {
+    await this.ensureKeys();
+    await this.reload();
+    await this.options.state.subscribe(keysChannel, () => {
+      this.reload().catch((error: unknown) => this.options.logger.error({ err: error }, 'signing-key ring reload failed'));
+    });
+    const interval = (this.options.reloadIntervalSeconds ?? 60) * 1000;
+    this.timer = setInterval(() => {
+      this.reload().catch((error: unknown) => this.options.logger.error({ err: error }, 'signing-key ring reload failed'));
+    }, interval);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  signingKey(): RingKey {
+    if (!this.active?.privateKey) {
+      throw new Error('signing-key ring has no active key: run `npx tollgate keys rotate` or restart to create one');
+    }
+    return this.active;
+  }
+
+  /** The public key for `kid` when tokens it signed may still be valid; undefined otherwise. */
+  verificationKey(kid: string): CryptoKey | undefined {
+    const key = this.keys.get(kid);
+    if (!key || !this.isPublished(key)) return undefined;
+    return key.publicKey;
+  }
+
+  /** The JSON Web Key Set: next, active, and retired keys still inside the overlap (RFC 7517). */
+  jwks(): { keys: JWK[] } {
+    return { keys: [...this.keys.values()].filter((key) => this.isPublished(key)).map((key) => key.publicJwk) };
+  }
+
+  private isPublished(key: RingKey): boolean {
+    if (key.state !== 'RETIRED') return true;
+    if (!key.retiredAt) return false;
+    const ageSeconds = (this.options.clock.now().getTime() - key.retiredAt.getTime()) / 1000;
+    return ageSeconds <= this.options.verificationOverlapSeconds;
+  }
+
+  async reload(): Promise<void> {
+    const rows = await this.options.db.signingKey.findMany({ orderBy: { createdAt: 'asc' } });
+    const keys = new Map<string, RingKey>();
+    let active: RingKey | undefined;
+
+    for (const row of rows) {
+      const publicJwk = row.publicJwk as JWK;
+      const publicKey = (await importJWK(publicJwk, 'ES256')) as CryptoKey;
+      let privateKey: CryptoKey | undefined;
+      if (row.state === 'ACTIVE') {
+        const privateJwk = JSON.parse(open(this.options.masterKey, row.privateKeyEncrypted, sealingContext(row.kid)).toString('utf8')) as JWK;
+        privateKey = (await importJWK(privateJwk, 'ES256')) as CryptoKey;
+      }
+      const key: RingKey = { kid: row.kid, state: row.state, publicJwk, publicKey, privateKey, retiredAt: row.retiredAt };
+      keys.set(row.kid, key);
+      if (row.state === 'ACTIVE') active = key;
+    }
+
+    this.keys = keys;
+    this.active = active;
+  }
+
+  /** Creates an active and a next key where missing. Safe to call from several instances at once. */
+  async ensureKeys(): Promise<void> {
+    await this.options.db.$transaction(async (tx) => {
+      await tx.$executeRaw`SELECT pg_advisory_xact_lock(${ringLockId})`;
+      const states = new Set((await tx.signingKey.findMany({ where: { state: { in: ['ACTIVE', 'NEXT'] } }, select: { state: true } })).map((row) => row.state));
+      const now = this.options.clock.now();
+      if (!states.has('ACTIVE')) {
+        await tx.signingKey.create({ data: { ...(await this.newKey()), state: 'ACTIVE', createdAt: now, activatedAt: now } });
+        this.options.logger.info('signing-key ring created its first active key');
+      }
+      if (!states.has('NEXT')) {
+        await tx.signingKey.create({ data: { ...(await this.newKey()), state: 'NEXT', createdAt: now } });
+      }
+    });
+  }
+
+  /**
+   * Promotes the next key to active, retires the active one, and creates a new next key. Tokens signed
+   * by the retired key stay valid until they expire. Returns the new active kid.
+   */
+  async rotate(): Promise<{ activeKid: string; retiredKid: string | undefined }> {
+    const result = await this.options.db.$transaction(async (tx) => {
+      await tx.$executeRaw`SELECT pg_advisory_xact_lock(${ringLockId})`;
+      const now = this.options.clock.now();
+      const current = await tx.signingKey.findFirst({ where: { state: 'ACTIVE' } });
+      let next = await tx.signingKey.findFirst({ where: { state: 'NEXT' }, orderBy: { createdAt: 'asc' } });
+      if (!next) {
+        next = await tx.signingKey.create({ data: { ...(await this.newKey()), state: 'NEXT', createdAt: now } });
+      }
+      if (current) {
+        await tx.signingKey.update({ where: { kid: current.kid }, data: { state: 'RETIRED', retiredAt: now } });
+      }
+      await tx.signingKey.update({ where: { kid: next.kid }, data: { state: 'ACTIVE', activatedAt: now } });
+      await tx.signingKey.create({ data: { ...(await this.newKey()), state: 'NEXT', createdAt: now } });
+      return { activeKid: next.kid, retiredKid: current?.kid };
+    });
+
+    await this.reload();
+    await this.options.state.publish(keysChannel, 'rotated').catch((error: unknown) => {
+      this.options.logger.warn({ err: error }, 'could not broadcast key rotation; other instances pick it up on their next periodic reload');
+    });
+    return result;
+  }
+
+  private async newKey(): Promise<{ kid: string; publicJwk: JWK; privateKeyEncrypted: Uint8Array<ArrayBuffer> }> {
+    const { publicKey, privateKey } = await generateKeyPair('ES256', { extractable: true });
+    const publicJwk = await exportJWK(publicKey);
+    const privateJwk = await exportJWK(privateKey);
+    const kid = `${(await calculateJwkThumbprint(publicJwk)).slice(0, 16)}-${randomUUID().slice(0, 8)}`;
+    const sealed = seal(this.options.masterKey, JSON.stringify(privateJwk), sealingContext(kid));
+    return {
+      kid,
+      publicJwk: { ...publicJwk, kid, alg: 'ES256', use: 'sig' },
+      privateKeyEncrypted: new Uint8Array(sealed),
+    };
+  }
+}
