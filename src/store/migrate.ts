@@ -93,11 +93,14 @@ export async function applyMigrations(target: MigrationTarget, log: (message: st
   });
 }
 
-/** Returns the SQL that brings a database at the committed migrations to `prisma/schema.prisma`. */
-export async function diffSchemaAgainstMigrations(target: MigrationTarget): Promise<string> {
-  const migrationsList = await readMigrationList();
+/**
+ * Returns the SQL that takes a database from the `previous` datamodel (empty when undefined) to
+ * `prisma/schema.prisma`. Comparing two datamodels needs no shadow database: introspecting one
+ * fails on PostgreSQL 15 with this engine build ("Column type 'char' could not be deserialized").
+ */
+export async function diffSchema(target: MigrationTarget, previous: string | undefined): Promise<string> {
   const datamodel = await readFile(prismaSchemaPath, 'utf8');
-  const from = migrationsList.migrationDirectories.length === 0 ? { tag: 'empty' as const } : { tag: 'migrations' as const, ...migrationsList };
+  const from = previous === undefined ? { tag: 'empty' as const } : { tag: 'schemaDatamodel' as const, files: [{ path: prismaSchemaPath, content: previous }] };
   const result = await withEngine(target, () => {}, (engine) =>
     engine.diff({
       from,
