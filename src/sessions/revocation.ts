@@ -76,8 +76,11 @@ export class RevocationView {
     }
     const [marker, session, device, user] = values;
     if (marker === null) {
-      this.scheduleReload('revocation marker missing from Redis');
-      return false;
+      // Redis lost its data. This instance's copy may miss revocations made before it started, so
+      // the answer waits for PostgreSQL rather than letting a revoked token through.
+      this.options.logger.warn('revocation marker missing from Redis; reloading the view from PostgreSQL');
+      await this.reload();
+      return this.isRevokedLocally(subject);
     }
     this.lastSyncedAt = this.options.clock.now().getTime();
     if (session !== null || device !== null) return true;
@@ -132,16 +135,6 @@ export class RevocationView {
       const current = this.users.get(user.id);
       if (!current || current.notBefore < user.notBefore) this.users.set(user.id, { notBefore: user.notBefore, expiresAt });
     }
-  }
-
-  private scheduleReload(reason: string): void {
-    if (this.reloading) return;
-    this.options.logger.warn({ reason }, 'reloading the revocation view from PostgreSQL');
-    this.reload()
-      .catch((error: unknown) => this.options.logger.error({ err: error }, 'revocation view reload failed'))
-      .finally(() => {
-        this.reloading = undefined;
-      });
   }
 
   /** Loads recent revocations from PostgreSQL into the in-process copy and rewrites Redis. */
