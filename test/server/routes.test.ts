@@ -1,0 +1,54 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { startTestGateway, type TestGateway } from '../helpers/harness.ts';
+
+let gateway: TestGateway;
+
+beforeAll(async () => {
+  gateway = await startTestGateway();
+});
+
+afterAll(async () => {
+  await gateway?.close();
+});
+
+describe('HTTP routes', () => {
+  it('answers healthz', async () => {
+    const response = await gateway.tollgate.gateway.app.inject({ method: 'GET', url: '/healthz' });
+
+    expect(response.statusCode).toBe(200);
+  });
+
+  it('answers readyz with both stores reachable', async () => {
+    const response = await gateway.tollgate.gateway.app.inject({ method: 'GET', url: '/readyz' });
+
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toEqual({ ready: true, postgres: 'ok', redis: 'ok' });
+  });
+
+  it('serves Prometheus metrics', async () => {
+    await gateway.graphql('{ me { id } }', { headers: { authorization: 'Bearer nonsense' } });
+    const response = await gateway.tollgate.gateway.app.inject({ method: 'GET', url: '/metrics' });
+
+    expect(response.statusCode).toBe(200);
+    expect(response.body).toContain('tollgate_authentication_failures_total{code="TOKEN_INVALID"} 1');
+    expect(response.body).toContain('tollgate_verified_token_cache_entries');
+  });
+
+  it('refuses a mutation over GET with 405', async () => {
+    const response = await gateway.tollgate.gateway.app.inject({
+      method: 'GET',
+      url: `/graphql?query=${encodeURIComponent('mutation { logout }')}`,
+      headers: { 'apollo-require-preflight': 'true' },
+    });
+
+    expect(response.statusCode).toBe(405);
+  });
+
+  it('hides resolver internals behind INTERNAL_SERVER_ERROR', async () => {
+    const response = await gateway.graphql('{ serverInfo { version time } }');
+
+    expect(response.status).toBe(200);
+    expect(JSON.stringify(response.body)).not.toContain('stack');
+  });
+});
