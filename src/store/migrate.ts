@@ -41,12 +41,44 @@ function loadEngineModule(): Promise<SchemaEngineModule> {
   return engineModule;
 }
 
+interface ScriptAdapter {
+  executeScript(script: string): Promise<void>;
+  underlyingDriver(): { query(text: string): Promise<unknown> };
+  onError(error: unknown): never;
+}
+
+/**
+ * The pg adapter runs a migration script by splitting it on semicolons, which breaks dollar-quoted
+ * function bodies (triggers). PostgreSQL's simple query protocol takes the whole script at once.
+ */
+function wholeScriptAdapter<T>(adapter: T): T {
+  const scriptAdapter = adapter as unknown as ScriptAdapter;
+  scriptAdapter.executeScript = async (script: string) => {
+    try {
+      await scriptAdapter.underlyingDriver().query(script);
+    } catch (error) {
+      scriptAdapter.onError(error);
+    }
+  };
+  return adapter;
+}
+
+function pgFactory(pool: pg.Pool, schema: string | undefined) {
+  const base = new PrismaPg(pool, schema ? { schema } : undefined);
+  return {
+    provider: base.provider as 'postgres',
+    adapterName: base.adapterName,
+    connect: async () => wholeScriptAdapter(await base.connect()),
+    connectToShadowDb: async () => wholeScriptAdapter(await base.connectToShadowDb()),
+  };
+}
+
 /** Runs `work` with a schema engine whose connections are closed afterwards. */
 async function withEngine<T>(target: MigrationTarget, log: (message: string) => void, work: (engine: SchemaEngine) => Promise<T>): Promise<T> {
   const { SchemaEngine } = await loadEngineModule();
   const datamodel = await readFile(prismaSchemaPath, 'utf8');
   const pool = new pg.Pool({ connectionString: target.connectionString, max: 2 });
-  const adapter = bindMigrationAwareSqlAdapterFactory(new PrismaPg(pool, target.schema ? { schema: target.schema } : undefined));
+  const adapter = bindMigrationAwareSqlAdapterFactory(pgFactory(pool, target.schema));
   const engine = await SchemaEngine.new({ datamodels: [[prismaSchemaPath, datamodel]] }, log, adapter);
   try {
     return await work(engine);
