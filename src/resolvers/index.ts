@@ -1,10 +1,11 @@
 import { authResolvers } from './auth.ts';
+import { catalogResolvers } from './catalog.ts';
 import { DateTime } from './scalars.ts';
 import { userResolvers } from './users.ts';
 
 export const resolvers = {
   DateTime,
-  Query: { ...userResolvers.Query },
+  Query: { ...userResolvers.Query, ...catalogResolvers.Query },
   Mutation: { ...authResolvers.Mutation },
   AuthResult: authResolvers.AuthResult,
   User: userResolvers.User,

@@ -52,3 +52,25 @@ describe('HTTP routes', () => {
     expect(JSON.stringify(response.body)).not.toContain('stack');
   });
 });
+
+describe('catalogue', () => {
+  it('shows names to everyone and prices to no anonymous caller', async () => {
+    const response = await gateway.graphql('{ catalog(first: 2) { id name price } }');
+
+    expect(response.status).toBe(200);
+    expect(response.body.data?.catalog).toEqual([
+      { id: 'item-1', name: 'Catalogue item 1', price: null },
+      { id: 'item-2', name: 'Catalogue item 2', price: null },
+    ]);
+    expect(response.body.errors?.map((error) => error.path)).toEqual([
+      ['catalog', 0, 'price'],
+      ['catalog', 1, 'price'],
+    ]);
+  });
+
+  it('rejects a page size over the maximum', async () => {
+    const response = await gateway.graphql('{ catalog(first: 5000) { id } }');
+
+    expect(response.body.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+  });
+});
