@@ -28,7 +28,7 @@ beforeAll(async () => {
   dataDir = await mkdtemp(path.join(tmpdir(), 'tollgate-embedded-'));
   const port = await freePort();
   baseUrl = `http://127.0.0.1:${port}`;
-  const env = { ...process.env, PORT: String(port), TOLLGATE_DATA_DIR: dataDir, TOLLGATE_ARGON2_MEMORY_KIB: '1024', LOG_LEVEL: 'info' };
+  const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), TOLLGATE_DATA_DIR: dataDir, TOLLGATE_ARGON2_MEMORY_KIB: '1024', LOG_LEVEL: 'info' };
   delete env.DATABASE_URL;
   delete env.REDIS_URL;
   delete env.TOLLGATE_MASTER_KEY;

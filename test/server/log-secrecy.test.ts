@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import type { ManualClock } from '../../src/clock.ts';
 import { defaultDevice, loginMutation, refresh, signUp } from '../helpers/flows.ts';
 import { startTestGateway, type TestGateway } from '../helpers/harness.ts';
 
@@ -27,7 +28,7 @@ describe('log secrecy', () => {
     await gateway.graphql('{ me { id } }', { headers: { authorization: `Bearer ${rotated.accessToken}x` } });
     await gateway.graphql('mutation { logout }', { token: rotated.accessToken });
     await gateway.graphql('{ me { id } }', { token: rotated.accessToken });
-    (gateway.clock as { advance(seconds: number): void }).advance(60);
+    (gateway.clock as ManualClock).advance(60);
     await refresh(gateway, user.refreshToken);
 
     const log = gateway.logs.text();
