@@ -1,5 +1,7 @@
 import { z } from 'zod';
 
+import { deviceConfigFrom, deviceConfigProblems, deviceEnvShape, type DeviceConfig } from './devices/config.ts';
+
 /**
  * Reads and validates Tollgate's environment. A bad value stops start-up with a message that names
  * the variable and what it expects, so a typo never runs with a silent default.
@@ -44,6 +46,7 @@ const envSchema = z.object({
   TOLLGATE_ARGON2_MEMORY_KIB: z.coerce.number().int().min(1024).default(19_456),
   TOLLGATE_ARGON2_ITERATIONS: z.coerce.number().int().min(1).default(2),
   TOLLGATE_REDIS_PREFIX: z.string().default('tollgate:'),
+  ...deviceEnvShape,
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -72,6 +75,8 @@ export interface Config {
   argon2: { memoryCost: number; timeCost: number; parallelism: number };
   redisPrefix: string;
   logLevel: string;
+  /** DPoP proofs, device trust and session lifetimes by trust level. */
+  devices: DeviceConfig;
 }
 
 export class ConfigError extends Error {
@@ -97,6 +102,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (e.DATABASE_URL && !e.TOLLGATE_MASTER_KEY) {
     throw new ConfigError(['TOLLGATE_MASTER_KEY: required when DATABASE_URL is set (32 random bytes in base64, e.g. `openssl rand -base64 32`)']);
   }
+  const devices = deviceConfigFrom(e);
+  const deviceProblems = deviceConfigProblems(devices, e);
+  if (deviceProblems.length > 0) throw new ConfigError(deviceProblems);
 
   return {
     nodeEnv: e.NODE_ENV,
@@ -119,5 +127,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     argon2: { memoryCost: e.TOLLGATE_ARGON2_MEMORY_KIB, timeCost: e.TOLLGATE_ARGON2_ITERATIONS, parallelism: 1 },
     redisPrefix: e.TOLLGATE_REDIS_PREFIX,
     logLevel: e.LOG_LEVEL,
+    devices,
   };
 }

@@ -4,6 +4,8 @@ import { AuditLog } from './audit/index.ts';
 import { createAuthenticator, type Authenticator } from './authn.ts';
 import type { Clock } from './clock.ts';
 import type { Config } from './config.ts';
+import { TrustPolicy } from './devices/trust.ts';
+import { DeviceTrustService } from './devices/trust-service.ts';
 import type { Logger } from './logger.ts';
 import { RevocationView } from './sessions/revocation.ts';
 import { SessionService } from './sessions/service.ts';
@@ -27,6 +29,7 @@ export interface Services {
   audit: AuditLog;
   sessions: SessionService;
   accounts: AccountService;
+  deviceTrust: DeviceTrustService;
   hasher: PasswordHasher;
   authenticator: Authenticator;
 }
@@ -49,6 +52,8 @@ export async function createServices(deps: { config: Config & { masterKey: Buffe
   });
   const revocation = new RevocationView({ db, state, clock, logger, retentionSeconds });
   const audit = new AuditLog(db, logger, clock);
+  const trustPolicy = new TrustPolicy(config.devices.trustedAfterSeconds, config.devices.lifetimes);
+  const deviceTrust = new DeviceTrustService({ db, state, clock, logger, audit, policy: trustPolicy });
   const sessions = new SessionService({
     db,
     clock,
@@ -66,7 +71,7 @@ export async function createServices(deps: { config: Config & { masterKey: Buffe
   await revocation.start();
   await hasher.warmUp();
 
-  return { config, clock, logger, database, state, ring, access, revocation, audit, sessions, accounts, hasher, authenticator };
+  return { config, clock, logger, database, state, ring, access, revocation, audit, sessions, accounts, deviceTrust, hasher, authenticator };
 }
 
 export function stopServices(services: Services): void {
