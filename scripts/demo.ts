@@ -1,6 +1,6 @@
-// Drives a mobile app's journey against a running gateway over HTTP and prints each step:
-// sign up, read the profile, refresh, replay an old refresh token (reuse detected, session revoked),
-// log in again, log out, and see the old access token refused.
+// Drives a mobile app's journey against a running gateway over HTTP and prints each step. The
+// journey signs up, reads the profile, refreshes, and replays an old refresh token, which revokes the
+// session. It then logs in again, logs out, and checks that the old access token is rejected.
 //   TOLLGATE_URL=http://127.0.0.1:4000 npm run demo
 import { randomUUID } from 'node:crypto';
 
@@ -35,7 +35,7 @@ const authFields = `__typename ... on AuthSuccess { tokens { ${tokenFields} } us
 try {
   await fetch(`${baseUrl}/healthz`);
 } catch {
-  console.error(`demo: no gateway answers at ${baseUrl}; start one with \`npm start\` or set TOLLGATE_URL`);
+  console.error(`demo: no gateway responds at ${baseUrl}; start one with \`npm start\` or set TOLLGATE_URL`);
   process.exit(2);
 }
 

@@ -85,14 +85,14 @@ export function wwwAuthenticateFor(code: ErrorCode, extensions: ErrorExtensions 
   }
   if (code === 'STEP_UP_REQUIRED') {
     const acrValues = Array.isArray(extensions.acrValues) ? extensions.acrValues.join(' ') : undefined;
+    // RFC 9470 §3 auth-params only: the message stays in the body, so clients can match the header exactly.
     const parts = [`${scheme} realm=${quoted(realm)}`, `error=${quoted('insufficient_user_authentication')}`];
-    parts.push(`error_description=${quoted(errorRegistry.STEP_UP_REQUIRED.message)}`);
     if (acrValues) parts.push(`acr_values=${quoted(acrValues)}`);
     if (typeof extensions.maxAge === 'number') parts.push(`max_age=${extensions.maxAge}`);
     return parts.join(', ');
   }
   if (code === 'INSUFFICIENT_SCOPE') {
-    // RFC 6750 §3.1: a request that needs more scope is answered 403 with this challenge.
+    // RFC 6750 §3.1: a request that needs more scope gets 403 with this challenge.
     const alternatives = Array.isArray(extensions.requiredScopes) ? (extensions.requiredScopes as string[][]) : [];
     const scope = alternatives[0]?.join(' ');
     const parts = [`${scheme} realm=${quoted(realm)}`, `error=${quoted('insufficient_scope')}`];

@@ -26,7 +26,7 @@ export function createMetrics(services: Services): Metrics {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
     registers: [registry],
   });
-  const authFailures = new Counter({ name: 'tollgate_authentication_failures_total', help: 'Requests refused at authentication, by error code.', labelNames: ['code'], registers: [registry] });
+  const authFailures = new Counter({ name: 'tollgate_authentication_failures_total', help: 'Requests rejected at authentication, by error code.', labelNames: ['code'], registers: [registry] });
   const graphqlErrors = new Counter({ name: 'tollgate_graphql_errors_total', help: 'GraphQL errors sent to clients, by error code.', labelNames: ['code'], registers: [registry] });
   new Gauge({
     name: 'tollgate_verified_token_cache_entries',
