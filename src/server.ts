@@ -60,7 +60,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
 
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
-    // One line per request at info level would dominate the log under load; refusals and errors
+    // One line per request at info level would dominate the log under load. Rejections and errors
     // are logged where they happen, and /metrics counts every request.
     logController: new LogController({ disableRequestLogging: true }),
     genReqId: () => randomUUID(),
@@ -68,6 +68,11 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     bodyLimit: 256 * 1024,
   });
   app.decorateRequest('principal', null);
+  // The Date header (RFC 9110 §6.6.1) comes from the clock that stamps iat and exp, so a client can
+  // measure its clock offset against the times in its tokens.
+  app.addHook('onSend', async (_request, reply) => {
+    reply.header('date', services.clock.now().toUTCString());
+  });
 
   const apollo = new ApolloServer<RequestContext>({
     schema,
@@ -130,7 +135,7 @@ async function authenticateRequest(request: FastifyRequest, reply: FastifyReply,
   } catch (error) {
     const refusal = isTollgateError(error) ? error : unexpected(error, request, services);
     metrics.authFailures.inc({ code: refusal.code });
-    request.log.info({ code: refusal.code, requestId: request.id }, 'request authentication refused');
+    request.log.info({ code: refusal.code, requestId: request.id }, 'request authentication rejected');
     const challenge = wwwAuthenticateFor(refusal.code, refusal.extensions);
     if (challenge) reply.header('www-authenticate', challenge);
     await reply
