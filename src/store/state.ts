@@ -22,11 +22,22 @@ export interface StateStore {
   /** Writes several keys in one round trip. */
   setMany(entries: Array<{ key: string; value: string; ttlSeconds: number }>): Promise<void>;
   del(key: string): Promise<void>;
+  /**
+   * Records `member` at `nowMs` in the sliding window `key` and returns how many distinct members
+   * were recorded within the last `windowSeconds`. A unique member per call counts events; a stable
+   * member (an account id) counts distinct values. The window keeps at most `maxMembers`, newest first.
+   */
+  windowAdd(key: string, member: string, nowMs: number, windowSeconds: number, maxMembers?: number): Promise<number>;
+  /** Returns how many distinct members the sliding window `key` recorded within the last `windowSeconds`. */
+  windowCount(key: string, nowMs: number, windowSeconds: number): Promise<number>;
   publish(channel: string, message: string): Promise<void>;
   subscribe(channel: string, handler: (message: string) => void): Promise<void>;
   ping(): Promise<boolean>;
   close(): Promise<void>;
 }
+
+/** Bound on the members one sliding window keeps, so a flood cannot grow a key without limit. */
+const defaultWindowMembers = 10_000;
 
 export class RedisStateStore implements StateStore {
   readonly kind = 'redis' as const;
@@ -86,6 +97,27 @@ export class RedisStateStore implements StateStore {
     await this.redis.del(this.k(key));
   }
 
+  async windowAdd(key: string, member: string, nowMs: number, windowSeconds: number, maxMembers = defaultWindowMembers) {
+    // A sorted set scored by time: trim what fell out of the window, add, cap, count, in one MULTI.
+    // Scores come from the injected clock; the key's TTL only collects windows nobody touches.
+    const fullKey = this.k(key);
+    const results = await this.redis
+      .multi()
+      .zremrangebyscore(fullKey, '-inf', nowMs - windowSeconds * 1000)
+      .zadd(fullKey, nowMs, member)
+      .zremrangebyrank(fullKey, 0, -(maxMembers + 1))
+      .zcard(fullKey)
+      .pexpire(fullKey, Math.max(1000, Math.ceil(windowSeconds * 1000)))
+      .exec();
+    const failed = results?.find(([error]) => error);
+    if (failed?.[0]) throw failed[0];
+    return Number(results?.[3]?.[1] ?? 0);
+  }
+
+  async windowCount(key: string, nowMs: number, windowSeconds: number) {
+    return this.redis.zcount(this.k(key), `(${nowMs - windowSeconds * 1000}`, '+inf');
+  }
+
   async publish(channel: string, message: string) {
     await this.redis.publish(this.k(channel), message);
   }
@@ -124,6 +156,11 @@ export class MemoryStateStore implements StateStore {
   readonly kind = 'memory' as const;
   readonly redis = undefined;
   private readonly entries = new Map<string, { value: string; expiresAt: number }>();
+  /**
+   * Sliding windows: member -> time in epoch milliseconds, oldest first. `expiresAt` is on the
+   * store's own clock, like a Redis TTL, and only lets the sweeper drop windows nobody touches.
+   */
+  private readonly windows = new Map<string, { members: Map<string, number>; expiresAt: number }>();
   private readonly bus = new EventEmitter();
   private readonly sweeper: NodeJS.Timeout;
 
@@ -137,6 +174,9 @@ export class MemoryStateStore implements StateStore {
     const now = this.now();
     for (const [key, entry] of this.entries) {
       if (entry.expiresAt <= now) this.entries.delete(key);
+    }
+    for (const [key, window] of this.windows) {
+      if (window.expiresAt <= now) this.windows.delete(key);
     }
   }
 
@@ -178,6 +218,33 @@ export class MemoryStateStore implements StateStore {
 
   async del(key: string) {
     this.entries.delete(key);
+    this.windows.delete(key);
+  }
+
+  async windowAdd(key: string, member: string, nowMs: number, windowSeconds: number, maxMembers = defaultWindowMembers) {
+    const members = this.trimmedWindow(key, nowMs, windowSeconds);
+    // Re-inserting moves the member to the end, so the map stays ordered oldest first.
+    members.delete(member);
+    members.set(member, nowMs);
+    for (const oldest of members.keys()) {
+      if (members.size <= maxMembers) break;
+      members.delete(oldest);
+    }
+    this.windows.set(key, { members, expiresAt: this.now() + windowSeconds * 1000 });
+    return members.size;
+  }
+
+  async windowCount(key: string, nowMs: number, windowSeconds: number) {
+    return this.trimmedWindow(key, nowMs, windowSeconds).size;
+  }
+
+  private trimmedWindow(key: string, nowMs: number, windowSeconds: number): Map<string, number> {
+    const members = this.windows.get(key)?.members ?? new Map<string, number>();
+    const since = nowMs - windowSeconds * 1000;
+    for (const [member, at] of members) {
+      if (at <= since) members.delete(member);
+    }
+    return members;
   }
 
   async publish(channel: string, message: string) {
