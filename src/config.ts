@@ -1,5 +1,6 @@
 import { z } from 'zod';
 
+import { attestationConfigFrom, attestationEnvShape, type AttestationConfig } from './devices/attestation/index.ts';
 import { deviceConfigFrom, deviceConfigProblems, deviceEnvShape, type DeviceConfig } from './devices/config.ts';
 
 /**
@@ -42,6 +43,7 @@ const envSchema = z.object({
   TOLLGATE_SESSION_ABSOLUTE_SECONDS: seconds(90 * 24 * 3600, 60),
   TOLLGATE_TOKEN_CACHE_SIZE: z.coerce.number().int().min(0).default(10_000),
   TOLLGATE_TRUSTED_PROXIES: cidrList,
+  ...attestationEnvShape,
   TOLLGATE_POLICY_FILE: z.string().min(1).optional(),
   TOLLGATE_ARGON2_MEMORY_KIB: z.coerce.number().int().min(1024).default(19_456),
   TOLLGATE_ARGON2_ITERATIONS: z.coerce.number().int().min(1).default(2),
@@ -71,6 +73,8 @@ export interface Config {
   /** Maximum number of verified access tokens kept in memory; 0 turns the cache off. */
   tokenCacheSize: number;
   trustedProxies: string[];
+  /** Platform attestation: challenge lifetime, validity, Play Integrity and App Attest settings. */
+  attestation: AttestationConfig;
   policyFile: string | undefined;
   argon2: { memoryCost: number; timeCost: number; parallelism: number };
   redisPrefix: string;
@@ -95,6 +99,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(problems);
   }
   const e = parsed.data;
+
+  const attestation = attestationConfigFrom(e);
+  if (attestation.problems.length > 0) throw new ConfigError(attestation.problems);
 
   if (e.TOLLGATE_SESSION_ABSOLUTE_SECONDS < e.TOLLGATE_SESSION_IDLE_SECONDS) {
     throw new ConfigError(['TOLLGATE_SESSION_ABSOLUTE_SECONDS: must be at least TOLLGATE_SESSION_IDLE_SECONDS']);
@@ -123,6 +130,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     sessionAbsoluteSeconds: e.TOLLGATE_SESSION_ABSOLUTE_SECONDS,
     tokenCacheSize: e.TOLLGATE_TOKEN_CACHE_SIZE,
     trustedProxies: e.TOLLGATE_TRUSTED_PROXIES,
+    attestation: attestation.config,
     policyFile: e.TOLLGATE_POLICY_FILE,
     argon2: { memoryCost: e.TOLLGATE_ARGON2_MEMORY_KIB, timeCost: e.TOLLGATE_ARGON2_ITERATIONS, parallelism: 1 },
     redisPrefix: e.TOLLGATE_REDIS_PREFIX,

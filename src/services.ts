@@ -4,6 +4,7 @@ import { AuditLog } from './audit/index.ts';
 import { createAuthenticator, type Authenticator } from './authn.ts';
 import type { Clock } from './clock.ts';
 import type { Config } from './config.ts';
+import { AttestationService } from './devices/attestation/index.ts';
 import { TrustPolicy } from './devices/trust.ts';
 import { DeviceTrustService } from './devices/trust-service.ts';
 import type { Logger } from './logger.ts';
@@ -29,6 +30,7 @@ export interface Services {
   audit: AuditLog;
   sessions: SessionService;
   accounts: AccountService;
+  attestation: AttestationService;
   deviceTrust: DeviceTrustService;
   hasher: PasswordHasher;
   authenticator: Authenticator;
@@ -65,13 +67,14 @@ export async function createServices(deps: { config: Config & { masterKey: Buffe
   });
   const hasher = new PasswordHasher(config.argon2);
   const accounts = new AccountService({ db, clock, logger, hasher, sessions, audit, defaultScopes: defaultUserScopes });
+  const attestation = new AttestationService({ db, state, clock, logger, audit, deviceTrust, config: config.attestation, clockSkewSeconds: config.clockSkewSeconds });
   const authenticator = createAuthenticator({ access, revocation });
 
   await ring.start();
   await revocation.start();
   await hasher.warmUp();
 
-  return { config, clock, logger, database, state, ring, access, revocation, audit, sessions, accounts, deviceTrust, hasher, authenticator };
+  return { config, clock, logger, database, state, ring, access, revocation, audit, sessions, accounts, attestation, deviceTrust, hasher, authenticator };
 }
 
 export function stopServices(services: Services): void {
