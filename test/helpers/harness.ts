@@ -58,6 +58,20 @@ export interface TestGatewayOptions {
 
 export const testMasterKey = randomBytes(32).toString('base64');
 
+/** Rate limits and risk thresholds no ordinary test reaches. */
+export const relaxedRiskEnv: Record<string, string> = {
+  TOLLGATE_RATE_LIMIT_LOGIN_ACCOUNT: '10000/900',
+  TOLLGATE_RATE_LIMIT_LOGIN_IP: '10000/900',
+  TOLLGATE_RATE_LIMIT_SIGNUP_IP: '10000/3600',
+  TOLLGATE_RATE_LIMIT_REFRESH_DEVICE: '10000/300',
+  TOLLGATE_RISK_FAILED_LOGIN_IP_THRESHOLD: '10000',
+  TOLLGATE_RISK_FAILED_LOGIN_PREFIX_THRESHOLD: '10000',
+  TOLLGATE_RISK_FANOUT_IP_THRESHOLD: '10000',
+  TOLLGATE_RISK_FANOUT_DEVICE_THRESHOLD: '10000',
+  TOLLGATE_RISK_REFRESH_BURST_THRESHOLD: '10000',
+  TOLLGATE_RISK_REFRESH_SYNC_THRESHOLD: '10000',
+};
+
 /** Starts a gateway on the real PostgreSQL and Redis, in a fresh schema and Redis key prefix. */
 export async function startTestGateway(options: TestGatewayOptions = {}): Promise<TestGateway> {
   const schema = options.shareWith?.schema ?? `t_${randomUUID().replace(/-/g, '').slice(0, 16)}`;
@@ -71,6 +85,9 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
     TOLLGATE_ARGON2_MEMORY_KIB: '1024',
     TOLLGATE_ARGON2_ITERATIONS: '1',
     LOG_LEVEL: 'debug',
+    // Every test request comes from 127.0.0.1: limits and risk thresholds sized for real clients
+    // would stop suites that sign in many users. The risk tests set their own.
+    ...relaxedRiskEnv,
     ...options.env,
   });
   const logs = new LogCapture();
