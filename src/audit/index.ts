@@ -74,7 +74,8 @@ export class AuditLog {
     const prepared = this.prepare(event);
 
     if ('$transaction' in db) {
-      await db.$transaction((tx) => this.append(tx, prepared));
+      // Appends queue on the chain lock; under load that wait can pass Prisma's 2 s default.
+      await db.$transaction((tx) => this.append(tx, prepared), { maxWait: 10_000, timeout: 10_000 });
     } else {
       await this.append(db, prepared);
     }

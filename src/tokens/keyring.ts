@@ -4,6 +4,7 @@ import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type Cry
 
 import type { Clock } from '../clock.ts';
 import { open, seal } from '../crypto/index.ts';
+import { TollgateError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { Db } from '../store/db.ts';
 import type { StateStore } from '../store/state.ts';
@@ -102,6 +103,8 @@ export class SigningKeyRing {
     let active: RingKey | undefined;
 
     for (const row of rows) {
+      // A revoked key is dropped whole: it neither signs, nor verifies, nor appears in the JWKS.
+      if (row.revokedAt) continue;
       const publicJwk = row.publicJwk as JWK;
       const publicKey = (await importJWK(publicJwk, 'ES256')) as CryptoKey;
       let privateKey: CryptoKey | undefined;
@@ -160,6 +163,43 @@ export class SigningKeyRing {
       this.options.logger.warn({ err: error }, 'could not broadcast key rotation; other instances pick it up on their next periodic reload');
     });
     return result;
+  }
+
+  /**
+   * Takes a compromised key out of the ring on every instance: sets `revokedAt`, rotates first when
+   * it is the active key, and broadcasts, so each instance's next reload rejects every token it
+   * signed (cached verifications included, since they re-check the key). Returns the active kid.
+   */
+  async revoke(kid: string): Promise<{ revokedKid: string; activeKid: string; wasActive: boolean }> {
+    const result = await this.options.db.$transaction(async (tx) => {
+      await tx.$executeRaw`SELECT pg_advisory_xact_lock(${ringLockId})`;
+      const now = this.options.clock.now();
+      const key = await tx.signingKey.findUnique({ where: { kid } });
+      if (!key) throw new TollgateError('BAD_USER_INPUT', `kid: no signing key ${kid}; list the keys with \`npx tollgate keys list\`.`, { field: 'kid' });
+      const wasActive = key.state === 'ACTIVE';
+
+      if (wasActive) {
+        const next = (await tx.signingKey.findFirst({ where: { state: 'NEXT', revokedAt: null }, orderBy: { createdAt: 'asc' } })) ?? (await tx.signingKey.create({ data: { ...(await this.newKey()), state: 'NEXT', createdAt: now } }));
+        await tx.signingKey.update({ where: { kid: next.kid }, data: { state: 'ACTIVE', activatedAt: now } });
+      }
+      await tx.signingKey.update({ where: { kid }, data: { state: 'RETIRED', retiredAt: key.retiredAt ?? now, revokedAt: key.revokedAt ?? now } });
+      if (key.state !== 'RETIRED') {
+        await tx.signingKey.create({ data: { ...(await this.newKey()), state: 'NEXT', createdAt: now } });
+      }
+      const active = await tx.signingKey.findFirstOrThrow({ where: { state: 'ACTIVE' } });
+      return { revokedKid: kid, activeKid: active.kid, wasActive };
+    });
+
+    await this.reload();
+    await this.options.state.publish(keysChannel, 'revoked').catch((error: unknown) => {
+      this.options.logger.error({ err: error, kid }, 'could not broadcast the key revocation; other instances drop the key on their next periodic reload');
+    });
+    return result;
+  }
+
+  /** Every key in PostgreSQL, revoked ones included, oldest first, without private material. */
+  async list(): Promise<Array<{ kid: string; state: string; createdAt: Date; activatedAt: Date | null; retiredAt: Date | null; revokedAt: Date | null }>> {
+    return this.options.db.signingKey.findMany({ orderBy: { createdAt: 'asc' }, select: { kid: true, state: true, createdAt: true, activatedAt: true, retiredAt: true, revokedAt: true } });
   }
 
   private async newKey(): Promise<{ kid: string; publicJwk: JWK; privateKeyEncrypted: Uint8Array<ArrayBuffer> }> {

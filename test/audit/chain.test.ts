@@ -144,7 +144,7 @@ describe('audit writers', () => {
       Array.from({ length: 40 }, (_, index) =>
         index % 2 === 0
           ? gateway.tollgate.services.audit.record({ type: 'test.concurrent', data: { instance, index } })
-          : gateway.tollgate.services.database.prisma.$transaction((tx) => gateway.tollgate.services.audit.record({ type: 'test.concurrent', data: { instance, index, inTransaction: true } }, tx)),
+          : gateway.tollgate.services.database.prisma.$transaction((tx) => gateway.tollgate.services.audit.record({ type: 'test.concurrent', data: { instance, index, inTransaction: true } }, tx), { maxWait: 10_000 }),
       ),
     );
     await Promise.all(writes);
