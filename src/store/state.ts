@@ -33,6 +33,10 @@ export interface StateStore {
   publish(channel: string, message: string): Promise<void>;
   subscribe(channel: string, handler: (message: string) => void): Promise<void>;
   ping(): Promise<boolean>;
+  /** Whether commands and broadcasts flow now; false while a connection is down or reconnecting. */
+  isConnected?(): boolean;
+  /** Calls `listener` whenever a connection is lost or becomes ready again. */
+  onConnectionChange?(listener: (connected: boolean) => void): void;
   close(): Promise<void>;
 }
 
@@ -142,6 +146,17 @@ export class RedisStateStore implements StateStore {
       return (await this.redis.ping()) === 'PONG';
     } catch {
       return false;
+    }
+  }
+
+  isConnected() {
+    return this.redis.status === 'ready' && (this.subscriber === undefined || this.subscriber.status === 'ready');
+  }
+
+  onConnectionChange(listener: (connected: boolean) => void) {
+    for (const client of [this.redis, this.subscriber]) {
+      client?.on('ready', () => listener(this.isConnected()));
+      client?.on('close', () => listener(false));
     }
   }
 
