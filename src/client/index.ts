@@ -1,0 +1,14 @@
+export { TollgateClient } from './client.ts';
+export type { DeviceDetails, SignInResult, StepUpChallenge, StepUpHandler, TollgateClientOptions } from './client.ts';
+export { MemoryTokenStorage, overwrite } from './storage.ts';
+export type { CompareAndSetResult, RefreshLease, StorageKey, StorageValues, StoredTokens, TokenStorage, Versioned } from './storage.ts';
+export { signOutReasons, TollgateClientError } from './reasons.ts';
+export type { ClientEvent, RetryCause, SignOutReason } from './reasons.ts';
+export { backoffDelay, defaultRetryPolicy, parseRetryAfter, retryDelay } from './backoff.ts';
+export type { RetryPolicy } from './backoff.ts';
+export { DpopSigner, htuOf, loadOrCreateDeviceKey, publicJwkOf } from './dpop.ts';
+export type { PublicJwk } from './dpop.ts';
+export { systemClock, systemTimers } from './environment.ts';
+export type { CryptoProvider, DeviceClock, Environment, FetchLike, RandomSource, Timers } from './environment.ts';
+export { defaultLeaseOptions } from './lease.ts';
+export type { LeaseOptions } from './lease.ts';

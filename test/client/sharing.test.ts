@@ -1,0 +1,163 @@
+import { describe, expect, it } from 'vitest';
+
+import { VirtualTime } from '../../sim/virtual-time.ts';
+import { MemoryTokenStorage, type CompareAndSetResult, type StorageKey, type StorageValues, type Versioned } from '../../src/client/index.ts';
+import { ScriptedServer } from './scripted.ts';
+import { createClient, graphqlRequest, graphqlUrl } from './support.ts';
+
+const meQuery = graphqlRequest('{ me { id } }');
+const ttlMs = 300_000;
+
+/**
+ * Storage that stops answering once armed, as if the process died: `after-write` lets the write
+ * of new tokens land first, `before-write` dies on the attempt.
+ */
+class DyingStorage extends MemoryTokenStorage {
+  armed: 'after-write' | 'before-write' | undefined;
+  dead = false;
+
+  override async read<K extends StorageKey>(key: K): Promise<Versioned<StorageValues[K]> | null> {
+    if (this.dead) return new Promise(() => undefined);
+    return super.read(key);
+  }
+
+  override async compareAndSet<K extends StorageKey>(key: K, expectedVersion: string | null, value: StorageValues[K] | null): Promise<CompareAndSetResult> {
+    if (this.dead) return new Promise(() => undefined);
+    if (key === 'tokens' && this.armed === 'before-write') {
+      this.dead = true;
+      return new Promise(() => undefined);
+    }
+    const result = await super.compareAndSet(key, expectedVersion, value);
+    if (key === 'tokens' && this.armed === 'after-write') {
+      this.dead = true;
+      return new Promise(() => undefined);
+    }
+    return result;
+  }
+}
+
+/** A view of another storage's slots, for a second process: it shares state but not the dying. */
+class SharedView extends MemoryTokenStorage {
+  constructor(private readonly target: MemoryTokenStorage) {
+    super();
+  }
+
+  override read<K extends StorageKey>(key: K) {
+    return MemoryTokenStorage.prototype.read.call(this.target, key) as Promise<Versioned<StorageValues[K]> | null>;
+  }
+
+  override compareAndSet<K extends StorageKey>(key: K, expectedVersion: string | null, value: StorageValues[K] | null) {
+    return MemoryTokenStorage.prototype.compareAndSet.call(this.target, key, expectedVersion, value) as Promise<CompareAndSetResult>;
+  }
+}
+
+function setUp() {
+  const time = new VirtualTime(Date.parse('2026-06-01T12:00:00Z'));
+  const server = new ScriptedServer(time, ttlMs);
+  return { time, server };
+}
+
+describe('single-flight refresh', () => {
+  it('sends one refresh for concurrent requests', async () => {
+    const { time, server } = setUp();
+    const { client, storage } = createClient(time, server.fetch, { backgroundRefresh: false });
+    await server.signIn(storage);
+    await time.advance(ttlMs);
+
+    const responses = await time.drive(Promise.all(Array.from({ length: 8 }, () => client.fetch(graphqlUrl, meQuery))));
+
+    expect(server.requests('TollgateRefreshSession')).toHaveLength(1);
+    expect(responses.map((response) => response.status)).toEqual(Array(8).fill(200));
+  });
+});
+
+describe('two processes sharing one store', () => {
+  it('send one refresh when both refresh at once', async () => {
+    const { time, server } = setUp();
+    const storage = new MemoryTokenStorage();
+    const app = createClient(time, server.fetch, { storage, processName: 'app', backgroundRefresh: false });
+    const extension = createClient(time, server.fetch, { storage, processName: 'share-extension', backgroundRefresh: false });
+    await server.signIn(storage);
+    await time.drive(Promise.all([app.client.start(), extension.client.start()]));
+
+    await time.drive(Promise.all([app.client.refresh(), extension.client.refresh()]));
+
+    expect(server.requests('TollgateRefreshSession')).toHaveLength(1);
+    expect(app.events.concat(extension.events).filter((event) => event.type === 'signed_out')).toEqual([]);
+  });
+
+  it('never send one refresh token twice over a day', async () => {
+    const { time, server } = setUp();
+    const storage = new MemoryTokenStorage();
+    const app = createClient(time, server.fetch, { storage, processName: 'app' });
+    const extension = createClient(time, server.fetch, { storage, processName: 'share-extension' });
+    await server.signIn(storage);
+    await time.drive(Promise.all([app.client.start(), extension.client.start()]));
+
+    for (let minute = 0; minute < 24 * 60; minute += 1) {
+      await time.advance(60_000);
+      await time.drive(Promise.all([app.client.fetch(graphqlUrl, meQuery), extension.client.fetch(graphqlUrl, meQuery)]));
+    }
+    const sentTokens = server.requests('TollgateRefreshSession').map((request) => request.variables.refreshToken);
+
+    expect(new Set(sentTokens).size).toBe(sentTokens.length);
+    expect(sentTokens.length).toBeGreaterThan((24 * 3600_000) / ttlMs);
+    expect(app.events.concat(extension.events).filter((event) => event.type === 'signed_out')).toEqual([]);
+    app.client.close();
+    extension.client.close();
+  });
+});
+
+describe('process killed during a refresh', () => {
+  it('continues from the tokens written before the kill', async () => {
+    const { time, server } = setUp();
+    const dying = new DyingStorage();
+    const first = createClient(time, server.fetch, { storage: dying, backgroundRefresh: false });
+    await server.signIn(dying);
+    dying.armed = 'after-write';
+
+    void first.client.refresh();
+    await time.advance(1_000);
+    const relaunched = createClient(time, server.fetch, { storage: new SharedView(dying), backgroundRefresh: false });
+    const response = await time.drive(relaunched.client.fetch(graphqlUrl, meQuery));
+
+    expect(dying.dead).toBe(true);
+    expect(response.status).toBe(200);
+    expect(server.requests(undefined).map((request) => request.authorization)).toEqual(['Bearer access-1']);
+    expect(server.requests('TollgateRefreshSession')).toHaveLength(1);
+  });
+
+  it('takes over the lease a killed launch of the same process left', async () => {
+    const { time, server } = setUp();
+    const dying = new DyingStorage();
+    const first = createClient(time, server.fetch, { storage: dying, backgroundRefresh: false });
+    await server.signIn(dying);
+    dying.armed = 'after-write';
+    void first.client.refresh();
+    await time.advance(1_000);
+    const start = time.now();
+
+    const relaunched = createClient(time, server.fetch, { storage: new SharedView(dying), backgroundRefresh: false });
+    await time.drive(relaunched.client.refresh());
+
+    expect(time.now() - start).toBeLessThan(1_000);
+    expect(server.requests('TollgateRefreshSession').map((request) => request.variables.refreshToken)).toEqual(['refresh-0', 'refresh-1']);
+  });
+
+  it('waits out the lease a killed other process left', async () => {
+    const { time, server } = setUp();
+    const dying = new DyingStorage();
+    const extension = createClient(time, server.fetch, { storage: dying, processName: 'share-extension', backgroundRefresh: false });
+    await server.signIn(dying);
+    dying.armed = 'after-write';
+    void extension.client.refresh();
+    await time.advance(1_000);
+    const start = time.now();
+
+    const app = createClient(time, server.fetch, { storage: new SharedView(dying), processName: 'app', backgroundRefresh: false });
+    await time.drive(app.client.refresh());
+
+    expect(time.now() - start).toBeGreaterThanOrEqual(18_000);
+    expect(server.requests('TollgateRefreshSession').map((request) => request.variables.refreshToken)).toEqual(['refresh-0', 'refresh-1']);
+  });
+});
