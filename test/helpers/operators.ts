@@ -14,6 +14,12 @@ export function adminTestTiers(): TierSet {
   );
 }
 
+/**
+ * Environment for gateways under admin tests: the risk field guard assesses no tier, because a test
+ * operator's first sensitive call from an untrusted device would otherwise be sent to step up.
+ */
+export const adminTestEnv: Record<string, string> = { TOLLGATE_RISK_ASSESSED_TIERS: 'NO_TIER_IS_ASSESSED' };
+
 /** Signs up a user, gives it operator roles, and signs in again so the session carries their scopes. */
 export async function signUpOperator(gateway: TestGateway, roles: OperatorRole[]): Promise<SignedIn> {
   const user = await signUp(gateway);

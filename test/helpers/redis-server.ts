@@ -45,7 +45,9 @@ export class TestRedisServer {
   }
 
   async withClient<T>(work: (client: Redis) => Promise<T>): Promise<T> {
-    const client = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    const client = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
+    // Connection failures reach the caller through connect(); the event would otherwise be unhandled.
+    client.on('error', () => undefined);
     await client.connect();
     try {
       return await work(client);
