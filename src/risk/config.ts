@@ -49,8 +49,6 @@ export const riskEnvShape = {
   TOLLGATE_RATE_LIMIT_LOGIN_IP: rateLimit('50/900'),
   TOLLGATE_RATE_LIMIT_SIGNUP_IP: rateLimit('10/3600'),
   TOLLGATE_RATE_LIMIT_REFRESH_DEVICE: rateLimit('30/300'),
-  TOLLGATE_RATE_LIMIT_STEP_UP_SESSION: rateLimit('5/900'),
-  TOLLGATE_RATE_LIMIT_TOTP_SESSION: rateLimit('5/300'),
 
   TOLLGATE_RISK_FAILED_LOGIN_WINDOW_SECONDS: positiveInt(900),
   TOLLGATE_RISK_FAILED_LOGIN_ACCOUNT_THRESHOLD: positiveInt(5),
@@ -92,7 +90,7 @@ export interface RateLimitSetting {
 }
 
 /** Names of the rate limiters; each counts attempts per key within its window. */
-export type LimiterName = 'loginAccount' | 'loginIp' | 'signUpIp' | 'refreshDevice' | 'stepUpSession' | 'totpSession';
+export type LimiterName = 'loginAccount' | 'loginIp' | 'signUpIp' | 'refreshDevice';
 
 export const signalNames = [
   'new_device',
@@ -237,8 +235,6 @@ export function riskConfigFrom(env: RiskEnv): RiskConfig {
       loginIp: env.TOLLGATE_RATE_LIMIT_LOGIN_IP,
       signUpIp: env.TOLLGATE_RATE_LIMIT_SIGNUP_IP,
       refreshDevice: env.TOLLGATE_RATE_LIMIT_REFRESH_DEVICE,
-      stepUpSession: env.TOLLGATE_RATE_LIMIT_STEP_UP_SESSION,
-      totpSession: env.TOLLGATE_RATE_LIMIT_TOTP_SESSION,
     },
     failedLogins: {
       windowSeconds: env.TOLLGATE_RISK_FAILED_LOGIN_WINDOW_SECONDS,

@@ -30,8 +30,6 @@ export class RateLimits {
       loginIp: create('loginIp'),
       signUpIp: create('signUpIp'),
       refreshDevice: create('refreshDevice'),
-      stepUpSession: create('stepUpSession'),
-      totpSession: create('totpSession'),
     };
   }
 
