@@ -3,8 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyAuditChain } from '../../src/audit/index.ts';
 import { runCli } from '../../src/cli/index.ts';
 import { errorCode } from '../helpers/flows.ts';
-import { sql, startTestGateway, testMasterKey, type TestGateway } from '../helpers/harness.ts';
-import { testDatabaseUrl } from '../helpers/env.ts';
+import { cliFor } from '../helpers/cli.ts';
+import { sql, startTestGateway, type TestGateway } from '../helpers/harness.ts';
 
 let first: TestGateway;
 let second: TestGateway;
@@ -25,23 +25,6 @@ async function insertFleet(gateway: TestGateway): Promise<void> {
   await sql(gateway, `INSERT INTO sessions (id, user_id, device_id, scopes, acr, amr, auth_time, created_at, last_used_at, idle_expires_at, absolute_expires_at)
     SELECT gen_random_uuid(), d.user_id, d.id, ARRAY['profile'], 'aal1', ARRAY['pwd'], $1, $1, $1, $1::timestamptz + interval '30 days', $1::timestamptz + interval '90 days'
     FROM devices d CROSS JOIN generate_series(1, CASE WHEN d.app_version = '2.4.0' THEN 5 ELSE 10 END) s`, [gateway.clock.now()]);
-}
-
-function cliIo(gateway: TestGateway) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const url = new URL(testDatabaseUrl);
-  url.searchParams.set('schema', gateway.schema);
-  return {
-    out,
-    err,
-    io: {
-      env: { DATABASE_URL: url.toString(), REDIS_URL: gateway.config.redisUrl, TOLLGATE_MASTER_KEY: testMasterKey, TOLLGATE_REDIS_PREFIX: gateway.redisPrefix, TOLLGATE_OPERATOR: 'alice' },
-      stdout: { write: (text: string) => out.push(text) },
-      stderr: { write: (text: string) => err.push(text) },
-      clock: gateway.clock,
-    },
-  };
 }
 
 beforeAll(async () => {
@@ -67,7 +50,7 @@ describe('bulk revocation by app version', () => {
   });
 
   it('prints the count from the CLI dry run', async () => {
-    const { io, out } = cliIo(first);
+    const { io, out } = cliFor(first);
     const status = await runCli(['sessions', 'revoke', '--app-version', '<2.3.0', '--dry-run'], io);
 
     expect(status).toBe(0);
@@ -96,7 +79,7 @@ describe('bulk revocation by app version', () => {
   });
 
   it('resumes from the CLI without double effects', async () => {
-    const { io, out, err } = cliIo(first);
+    const { io, out, err } = cliFor(first);
     const started = performance.now();
     const status = await runCli(['sessions', 'resume', jobId], io);
     console.info(`bulk revocation: resumed job revoked ${oldSessions - pausedAt} sessions in ${(performance.now() - started).toFixed(0)} ms`);
