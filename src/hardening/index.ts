@@ -12,7 +12,7 @@ export { countLimitedCalls, limitedMutations, maxLimitedCallsRule } from './limi
 
 /**
  * GraphQL hardening: limits enforced while the document is parsed and validated, before any
- * resolver runs, and HTTP rules checked before Apollo Server sees the request.
+ * resolver runs, and HTTP rules checked before Apollo Server handles the request.
  */
 
 /**
@@ -49,7 +49,7 @@ export function apolloHardeningOptions(config: HardeningConfig) {
   };
 }
 
-function refuse(reply: FastifyReply, status: number, message: string, headers: Record<string, string> = {}) {
+function reject(reply: FastifyReply, status: number, message: string, headers: Record<string, string> = {}) {
   for (const [name, value] of Object.entries(headers)) reply.header(name, value);
   return reply
     .code(status)
@@ -59,10 +59,10 @@ function refuse(reply: FastifyReply, status: number, message: string, headers: R
 }
 
 /**
- * Fastify `preValidation` hook of `/graphql`: POST bodies must be JSON (a `text/plain` post is a
- * CSRF "simple request" and is refused with 415 even when it carries a preflight header), and a
- * batch must be enabled, no longer than `maxBatch`, and carry at most `maxLimitedCalls` calls of
- * rate-limited mutations across all its operations.
+ * Fastify `preValidation` hook of `/graphql`. A POST body must be JSON, because a `text/plain` post
+ * is a CSRF "simple request": it gets 415 even with a preflight header. A batch must be enabled and
+ * no longer than `maxBatch`, and all its operations together may call rate-limited mutations at
+ * most `maxLimitedCalls` times.
  */
 export function graphqlHttpGuard(config: HardeningConfig) {
   return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
@@ -70,27 +70,27 @@ export function graphqlHttpGuard(config: HardeningConfig) {
 
     const contentType = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
     if (contentType !== 'application/json') {
-      await refuse(reply, 415, `POST /graphql needs Content-Type application/json, got "${contentType || 'none'}".`, { accept: 'application/json' });
+      await reject(reply, 415, `POST /graphql needs Content-Type application/json, got "${contentType || 'none'}".`, { accept: 'application/json' });
       return;
     }
 
     if (!Array.isArray(request.body)) return;
     if (!config.batching) {
-      await refuse(reply, 400, 'Batched requests are disabled: send one operation per request.');
+      await reject(reply, 400, 'Batched requests are disabled: send one operation per request.');
       return;
     }
     if (request.body.length > config.maxBatch) {
-      await refuse(reply, 400, `A batch may hold at most ${config.maxBatch} operations, got ${request.body.length}.`);
+      await reject(reply, 400, `A batch may hold at most ${config.maxBatch} operations, got ${request.body.length}.`);
       return;
     }
     const limitedCalls = request.body.reduce((sum: number, piece: unknown) => sum + limitedCallsOf(piece, config.maxTokens), 0);
     if (limitedCalls > config.maxLimitedCalls) {
-      await refuse(reply, 400, `The batch calls rate-limited mutations ${limitedCalls} times; at most ${config.maxLimitedCalls} per request.`);
+      await reject(reply, 400, `The batch calls rate-limited mutations ${limitedCalls} times; at most ${config.maxLimitedCalls} per request.`);
     }
   };
 }
 
-/** Counts one batch entry's limited calls; an entry that does not parse is left to Apollo to refuse. */
+/** Counts one batch entry's limited calls. An entry that does not parse counts 0, and Apollo rejects it. */
 function limitedCallsOf(piece: unknown, maxTokens: number): number {
   const { query, operationName } = (piece ?? {}) as { query?: unknown; operationName?: unknown };
   if (typeof query !== 'string') return 0;

@@ -113,7 +113,7 @@ export type SignalName = (typeof signalNames)[number];
 export const riskActions = ['allow', 'step_up', 'deny', 'suspend'] as const;
 export type RiskAction = (typeof riskActions)[number];
 
-/** Where a decision is taken: at sign-in, at refresh, or before a field of an assessed tier. */
+/** The point a decision is taken at: sign-in, refresh, or before a field of an assessed tier. */
 export type DecisionPoint = 'login' | 'refresh' | 'sensitive';
 
 const actionsByLevel = z.strictObject({ LOW: z.enum(riskActions), MEDIUM: z.enum(riskActions), HIGH: z.enum(riskActions) });
@@ -125,7 +125,7 @@ const policyFileSchema = z.strictObject({
   actions: z
     .strictObject({ login: actionsByLevel.optional(), refresh: actionsByLevel.optional(), sensitive: actionsByLevel.optional() })
     .optional(),
-  /** What a step-up decision becomes when the account has no second factor to step up with. */
+  /** The action that replaces a step-up when the account has no second factor to step up with. */
   stepUpUnavailable: z.enum(['allow', 'deny']).optional(),
 });
 
@@ -171,8 +171,8 @@ export interface RiskConfig {
   refresh: { burstWindowSeconds: number; burstThreshold: number; syncWindowSeconds: number; syncThreshold: number };
   /**
    * Impossible travel: faster than `maxKmh` between two sign-ins or refreshes more than `minKm`
-   * apart (closer jumps are within the error of IP geolocation); with countries only, a change of
-   * country within `countryChangeSeconds`.
+   * apart, since closer jumps are within the error of IP geolocation. With countries only, it is a
+   * change of country within `countryChangeSeconds`.
    */
   travel: { maxKmh: number; minKm: number; countryChangeSeconds: number };
   geo: { databaseFile: string | undefined; latitudeHeader: string | undefined; longitudeHeader: string | undefined; countryHeader: string | undefined };

@@ -25,7 +25,7 @@ export interface RiskFacts {
   edgeLocation?: EdgeLocation | undefined;
 }
 
-/** A second-factor challenge a sign-in answers instead of tokens (`StepUpChallenge`). */
+/** A second-factor challenge a sign-in returns instead of tokens (`StepUpChallenge`). */
 export interface LoginChallenge {
   challengeId: string;
   methods: readonly string[];
@@ -122,10 +122,10 @@ export class RiskEngine {
 
   /**
    * Decides a sign-in whose password was right. A device is known when the account registered its
-   * key before; a device without a key cannot be recognised and counts as new. Returns the session's
-   * risk level, or the challenge `challenge` creates when the account has a second factor; throws
-   * `DEVICE_SUSPENDED` (with a challenge to verify the device, when there is a second factor) or
-   * `RISK_DENIED`.
+   * key before, and a device without a key cannot be recognised, so it counts as new. Returns the
+   * session's risk level, or the challenge that `challenge` creates when the account has a second
+   * factor. Throws `RISK_DENIED`, or `DEVICE_SUSPENDED`, which carries a challenge that verifies
+   * the device when the account has a second factor.
    */
   async assessLogin<C extends LoginChallenge>(gate: LoginGate, input: { userId: string; challenge: LoginChallenger<C> | undefined }): Promise<LoginVerdict<C>> {
     const known = gate.deviceThumbprint
@@ -227,7 +227,7 @@ export class RiskEngine {
 
   /**
    * Decides a field of an assessed tier for the request's principal. Returns undefined to allow,
-   * or the error the field answers: `STEP_UP_REQUIRED` unless the principal stepped up recently,
+   * or the field's error: `STEP_UP_REQUIRED` unless the principal stepped up recently,
    * `RISK_DENIED`, or `DEVICE_SUSPENDED`.
    */
   async assessField(principal: Principal, coordinate: string, facts: RiskFacts): Promise<TollgateError | undefined> {

@@ -7,8 +7,8 @@ import type { RiskEngine } from './engine.ts';
 
 /**
  * Field middleware that takes a risk decision before every field whose tier is assessed (HIGH and
- * CRITICAL by default). It runs after the authorization rules allowed the field, once per field
- * and request; a refusal becomes the field's error, so the rest of the response still resolves.
+ * CRITICAL by default). It runs once per field and request, after the authorization rules allowed
+ * the field. A rejection becomes the field's error, so the rest of the response still resolves.
  */
 export function riskFieldGuard(policies: Map<string, FieldPolicy>, assessedTiers: readonly string[], risk: RiskEngine): IMiddlewareTypeMap {
   const assessed = new Set(assessedTiers);

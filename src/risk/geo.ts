@@ -6,7 +6,7 @@ import type { Logger } from '../logger.ts';
 import type { RiskConfig } from './config.ts';
 import { normalizeIp } from './ip.ts';
 
-/** Where a request came from, as far as the configured source can tell. */
+/** The location of a request, as far as the configured source can tell. */
 export interface GeoObservation {
   latitude?: number;
   longitude?: number;

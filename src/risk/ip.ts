@@ -1,7 +1,7 @@
 import { BlockList, isIP } from 'node:net';
 
 /**
- * Address helpers for rate limits and risk counters. An IPv6 client usually holds a whole /64
+ * Address helpers for rate limits and risk counters. An IPv6 client usually has a whole /64
  * (RFC 6177), so counting its addresses one by one would let it rotate through 2^64 of them.
  */
 
@@ -42,7 +42,7 @@ export function ipv6Prefix64(ip: string): string | undefined {
 }
 
 /**
- * The key one client is counted under: the IPv4 address, or the /64 of an IPv6 address, so
+ * Returns the key one client is counted under: the IPv4 address, or the /64 of an IPv6 address, so
  * rotating addresses inside one allocation does not reset a limit.
  */
 export function clientSubject(ip: string | undefined): string {

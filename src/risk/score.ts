@@ -7,7 +7,7 @@ export interface RiskDecision {
   score: number;
   level: RiskLevel;
   action: RiskAction;
-  /** Names of the fired signals, highest weight first; the reasons a client is told. */
+  /** Names of the fired signals, highest weight first: the reasons sent to the client. */
   reasons: SignalName[];
 }
 

@@ -24,7 +24,7 @@ export interface SignalSet {
   measured: Record<string, string | number | boolean | null>;
 }
 
-/** What a sign-in attempt offers before its password is checked. */
+/** The facts of a sign-in attempt known before its password is checked. */
 export interface LoginAttempt {
   /** A pseudonymous key for the account named in the attempt, existing or not. */
   accountKey: string;
@@ -33,7 +33,7 @@ export interface LoginAttempt {
   deviceKey: string | undefined;
 }
 
-/** What the risk engine reads of a device row. */
+/** The columns of a device row the risk engine reads. */
 export interface DeviceFacts {
   id: string;
   trust: DeviceTrust;
@@ -78,7 +78,7 @@ export class RiskSignals {
     return this.deps.clock.now().getTime();
   }
 
-  /** A member that is unique per call, so a window counts events rather than distinct values. */
+  /** Returns a member unique to this call, so a window counts events rather than distinct values. */
   private eventMember(now: number): string {
     return `${now}:${randomUUID()}`;
   }
@@ -197,7 +197,7 @@ export class RiskSignals {
     const elapsedSeconds = Math.max(0, (this.now() - previous.at) / 1000);
     if (hasCoordinates(previous) && hasCoordinates(current)) {
       const km = distanceKm(previous, current);
-      // One second stands in for zero elapsed time, so two places at once read as very fast.
+      // Zero elapsed time counts as one second, so two places at once read as very fast.
       const kmh = km / (Math.max(elapsedSeconds, 1) / 3600);
       set.measured.travelKm = Math.round(km);
       set.measured.travelKmh = Math.round(kmh);

@@ -19,7 +19,7 @@ describe('risk level on the request path', () => {
   let gateway: TestGateway;
 
   beforeAll(async () => {
-    // `me` stands in for a sensitive field; only the session's level scores here.
+    // `me` plays the sensitive field, and only the session's level has a weight here.
     gateway = await startTestGateway({
       env: { TOLLGATE_RISK_ASSESSED_TIERS: 'LOW', TOLLGATE_RISK_POLICY_FILE: policyFile({ weights: { device_untrusted: 0, first_sensitive_use: 0 } }) },
     });

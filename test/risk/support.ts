@@ -30,7 +30,7 @@ export function newCredentials() {
   return { email: `user-${randomUUID()}@example.com`, password: `pw-${randomUUID()}` };
 }
 
-/** The device input and DPoP header of a sign-in from `key`, or from a keyless device. */
+/** Builds the device input and DPoP header of a sign-in from `key`, or from a keyless device. */
 async function deviceParts(gateway: TestGateway, key: DeviceKey | undefined) {
   if (!key) return { device: defaultDevice, headers: {} as Record<string, string> };
   return { device: { ...defaultDevice, publicKey: key.publicJwk }, headers: { dpop: await signProof(gateway, key) } as Record<string, string> };
