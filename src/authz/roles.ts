@@ -3,7 +3,7 @@ import type { Db } from '../store/db.ts';
 
 /**
  * Operator roles and the admin scopes each grants. A user's roles live in `users.roles` and are set
- * with `npx tollgate operators grant|revoke`; every sign-in adds the scopes of the user's roles to
+ * with `npx tollgate operators grant|revoke`. Every sign-in adds the scopes of the user's roles to
  * the session, and admin fields require them with `@requiresScopes` on top of the CRITICAL tier.
  * Taking a role away revokes the user's sessions, so no token keeps scopes its user lost.
  */
@@ -44,7 +44,7 @@ export function isOperatorRole(value: string): value is OperatorRole {
   return (operatorRoles as readonly string[]).includes(value);
 }
 
-/** The admin scopes of the given roles; unknown role names grant nothing. */
+/** Returns the admin scopes of the given roles; unknown role names grant nothing. */
 export function scopesForRoles(roles: readonly string[]): string[] {
   return [...new Set(roles.filter(isOperatorRole).flatMap((role) => roleScopes[role]))];
 }

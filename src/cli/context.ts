@@ -11,7 +11,7 @@ import { openDatabase, type Database } from '../store/db.ts';
 import { openStateStore, type StateStore } from '../store/state.ts';
 import { SigningKeyRing } from '../tokens/keyring.ts';
 
-/** Where the CLI writes: results to `stdout`, progress and errors to `stderr`. */
+/** Input and output of one CLI run: results go to `stdout`, progress and errors to `stderr`. */
 export interface CliIo {
   env: Record<string, string | undefined>;
   stdout: { write(text: string): unknown };
@@ -53,7 +53,7 @@ export function splitSchema(url: string): { url: string; schema: string | undefi
   return { url: parsed.toString(), schema };
 }
 
-/** The operator's name for the audit trail: TOLLGATE_OPERATOR, else the OS user. */
+/** Returns the operator's name for the audit trail: TOLLGATE_OPERATOR, else the OS user. */
 function actorOf(env: Record<string, string | undefined>): string {
   const name = env.TOLLGATE_OPERATOR?.trim() || safeUserName();
   return `cli:${name}`;

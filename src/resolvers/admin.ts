@@ -8,9 +8,9 @@ import type { RevocationRequest } from '../sessions/revoker.ts';
 import { parseInput } from './input.ts';
 
 /**
- * Operator administration. Authorization is declared in schema.graphql (CRITICAL tier plus the
- * role's admin scope); these resolvers validate input, record the operator as the actor, and call
- * the revocation, audit and key services.
+ * Operator administration. Authorization is declared in schema.graphql: the CRITICAL tier plus the
+ * role's admin scope. These resolvers validate input, record the operator as the actor, and call the
+ * revocation, audit and key services.
  */
 
 const idSchema = (what: string) => z.uuid({ message: `must be a ${what} id` });

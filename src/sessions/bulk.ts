@@ -51,7 +51,7 @@ export interface BulkRevocationDeps {
 type Transaction = Parameters<Parameters<Db['$transaction']>[0]>[0];
 
 /**
- * Revokes every active session matching criteria, in batches. A job row (`revocation_jobs`) holds
+ * Revokes every active session matching criteria, in batches. A job row (`revocation_jobs`) stores
  * the criteria and a cursor: the highest session id handled. Each batch locks the job row, revokes
  * the next sessions after the cursor in id order, moves the cursor and writes one audit event, all in
  * one transaction. An interrupted job, whether stopped or crashed, resumes after the last committed
@@ -168,7 +168,7 @@ export class BulkRevocation {
 
   /**
    * Sends a committed batch to Redis and the other instances. On failure the job stops `paused`:
-   * PostgreSQL holds the revocations, and every instance reloads its view from PostgreSQL when Redis
+   * PostgreSQL stores the revocations, and every instance reloads its view from PostgreSQL when Redis
    * returns, so resuming after the outage loses nothing.
    */
   private async broadcast(jobId: string, sessionIds: string[]): Promise<void> {

@@ -7,7 +7,7 @@ import type { StateStore } from '../store/state.ts';
  * The revocation view: which sessions were revoked, and each device's and user's "not before" time
  * (tokens issued earlier are rejected).
  *
- * PostgreSQL is the source of truth. Redis holds the shared record with TTLs equal to the longest
+ * PostgreSQL is the source of truth. Redis stores the shared record with TTLs equal to the longest
  * access-token lifetime, and a pub/sub broadcast keeps each instance's in-process copy current. A
  * marker key proves Redis still holds the record it was given: when the marker is gone (Redis
  * restarted or flushed), the instance answers from its in-process copy and rewrites Redis from
@@ -27,7 +27,7 @@ export interface RevocationSubject {
 }
 
 /**
- * How far a revocation answer can be trusted: `verified` when Redis confirmed it (or the token is
+ * How far a revocation check result can be trusted: `verified` when Redis confirmed it (or the token is
  * revoked, which needs no confirmation), `cached` when only the in-process copy was consulted and it
  * is younger than the staleness bound, `stale` when it is older.
  */
@@ -67,7 +67,11 @@ export interface RevocationViewOptions {
   maxStalenessSeconds?: number;
 }
 
-/** The epoch second from which tokens are accepted again after a revocation at `at`. */
+/**
+ * Returns the epoch second from which tokens are accepted again after a revocation at `at`. `iat`
+ * has whole seconds, so this rounds up: a token issued in the same second as the revocation is
+ * rejected too, even one issued just after it.
+ */
 export function notBeforeOf(at: Date): number {
   return Math.ceil(at.getTime() / 1000);
 }
@@ -83,7 +87,7 @@ export class RevocationView {
 
   constructor(private readonly options: RevocationViewOptions) {}
 
-  /** Subscribes to broadcasts, then loads the view; an instance answers requests only after this. */
+  /** Subscribes to broadcasts, then loads the view; an instance serves requests only after this. */
   async start(): Promise<void> {
     await this.options.state.subscribe(channel, (message) => this.apply(message));
     this.options.state.onConnectionChange?.((connected) => this.connectionChanged(connected));
@@ -102,8 +106,8 @@ export class RevocationView {
 
   /**
    * Checks the in-process copy, then Redis in one round trip. When Redis is unreachable or its record
-   * is being rebuilt, returns the in-process answer marked `cached` or `stale`; a reload after an
-   * outage is awaited first, so a reconnected instance answers from a complete view. `extraKeys`
+   * is being rebuilt, returns the in-process result marked `cached` or `stale`; a reload after an
+   * outage is awaited first, so a reconnected instance decides from a complete view. `extraKeys`
    * ride in the same MGET, so per-request state such as the session's risk level costs no extra
    * round trip.
    */
@@ -149,7 +153,7 @@ export class RevocationView {
     return this.staleness() <= maxStalenessMs ? 'cached' : 'stale';
   }
 
-  /** Whether the in-process copy alone knows the token to be revoked. */
+  /** Returns whether the in-process copy alone records the token as revoked. */
   revokedLocally(subject: RevocationSubject): boolean {
     const now = this.options.clock.now().getTime();
     if (this.liveUntil(this.sessions, subject.sessionId, now)) return true;
@@ -286,7 +290,7 @@ function notBeforeRejects(value: string | null | undefined, issuedAt: number): b
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`Redis did not answer within ${ms} ms`)), ms);
+    timer = setTimeout(() => reject(new Error(`Redis did not respond within ${ms} ms`)), ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

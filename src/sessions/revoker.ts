@@ -17,7 +17,7 @@ export interface RevocationServiceDeps {
   ring: SigningKeyRing;
 }
 
-/** Who asked for a revocation and why; recorded on every audit event it causes. */
+/** The actor and reason of a revocation, recorded on every audit event it causes. */
 export interface RevocationRequest {
   reason: string;
   /** `operator:<user id>`, `cli:<os user>`, `user:<user id>` or `system`. */
@@ -161,8 +161,8 @@ export class RevocationService {
   }
 
   /**
-   * Sends committed revocations to Redis and the other instances. PostgreSQL already holds them, so a
-   * failure is reported as retryable: revoking again is harmless, and instances reload the view from
+   * Sends committed revocations to Redis and the other instances. PostgreSQL already stores them, so
+   * a failure is reported as retryable: revoking again is harmless, and instances reload the view from
    * PostgreSQL when Redis comes back.
    */
   private async broadcast(message: RevocationMessage): Promise<void> {
