@@ -1,17 +1,22 @@
 import { principalFromClaims, type Principal } from './authz/principal.ts';
+import { authenticateKeyBound, type KeyBoundDeps } from './devices/authenticate.ts';
+import type { HttpRequestFacts } from './devices/dpop.ts';
 import { TollgateError } from './errors.ts';
 import type { RevocationView } from './sessions/revocation.ts';
 import type { AccessTokenService } from './tokens/access.ts';
 
 export interface Authenticator {
-  /** Returns the principal of the request's access token, null without one; throws for a bad one. */
-  authenticate(headers: { authorization?: string | undefined }): Promise<Principal | null>;
+  /**
+   * Returns the principal of the request's access token, null without one; throws for a bad one. A
+   * key-bound token also needs `http`, the request its DPoP proof must match.
+   */
+  authenticate(headers: { authorization?: string | undefined; http?: HttpRequestFacts | undefined }): Promise<Principal | null>;
 }
 
 /** RFC 6750 §2.1: `Bearer` followed by one space and the token; the scheme is case-insensitive. */
 const authorizationPattern = /^(Bearer|DPoP)\s+([A-Za-z0-9\-._~+/]+=*)$/i;
 
-export function createAuthenticator(deps: { access: AccessTokenService; revocation: RevocationView }): Authenticator {
+export function createAuthenticator(deps: { access: AccessTokenService; revocation: RevocationView } & KeyBoundDeps): Authenticator {
   return {
     async authenticate(headers) {
       const header = headers.authorization;
@@ -22,11 +27,8 @@ export function createAuthenticator(deps: { access: AccessTokenService; revocati
       const token = match[2] as string;
 
       const claims = await deps.access.verify(token);
-      if (claims.cnf?.jkt) {
-        // TODO: key-bound tokens need a DPoP proof check; until then they are refused outright
-        // rather than accepted as bearer tokens.
-        throw new TollgateError('DPOP_PROOF_INVALID', 'DPoP-bound access tokens are not accepted by this gateway.', { reason: 'unsupported' });
-      }
+      const jkt = claims.cnf?.jkt;
+      if (jkt) return authenticateKeyBound(deps, { token, claims: { ...claims, cnf: { jkt } }, scheme: match[1] as string, http: headers.http });
 
       const revoked = await deps.revocation.isRevoked({ sessionId: claims.sid, deviceId: claims.did, userId: claims.sub, issuedAt: claims.iat });
       if (revoked) throw new TollgateError('TOKEN_REVOKED');

@@ -80,8 +80,12 @@ export function wwwAuthenticateFor(code: ErrorCode, extensions: ErrorExtensions 
     return `${scheme} realm=${quoted(realm)}`;
   }
   if (invalidTokenCodes.has(code)) {
-    const error = code === 'DPOP_PROOF_INVALID' ? 'invalid_dpop_proof' : 'invalid_token';
-    return `${scheme} realm=${quoted(realm)}, error=${quoted(error)}, error_description=${quoted(errorRegistry[code].message)}`;
+    // RFC 9449 §7.1 and §8: a refused DPoP proof is a DPoP challenge naming the accepted algorithms;
+    // a missing or outdated server nonce has its own error code.
+    const dpop = code === 'DPOP_PROOF_INVALID' || scheme === 'DPoP';
+    const error = code !== 'DPOP_PROOF_INVALID' ? 'invalid_token' : extensions.reason === 'nonce_required' ? 'use_dpop_nonce' : 'invalid_dpop_proof';
+    const challenge = `${dpop ? 'DPoP' : scheme} realm=${quoted(realm)}, error=${quoted(error)}, error_description=${quoted(errorRegistry[code].message)}`;
+    return dpop ? `${challenge}, algs=${quoted('ES256')}` : challenge;
   }
   if (code === 'STEP_UP_REQUIRED') {
     const acrValues = Array.isArray(extensions.acrValues) ? extensions.acrValues.join(' ') : undefined;

@@ -16,6 +16,7 @@ import { compileFieldPolicies, type FieldPolicy } from './authz/compile.ts';
 import { buildShield } from './authz/rules.ts';
 import { defaultTiers, tierSet, type TierSet } from './authz/tiers.ts';
 import type { RequestContext } from './context.ts';
+import { httpFactsOf } from './devices/dpop.ts';
 import { codeOf, httpStatusOf, isTollgateError, TollgateError, wwwAuthenticateFor, type ErrorCode } from './errors.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { resolvers } from './resolvers/index.ts';
@@ -98,7 +99,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         clock: services.clock,
         logger: request.log as RequestContext['logger'],
         services,
-        facts: { ip: request.ip, userAgent: request.headers['user-agent'] },
+        facts: { ip: request.ip, userAgent: request.headers['user-agent'], http: httpFactsOf(request) },
         auth: { principal: request.principal },
         ruleResults: new Map(),
         loaded: new Map(),
@@ -130,13 +131,16 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
  */
 async function authenticateRequest(request: FastifyRequest, reply: FastifyReply, services: Services, metrics: Metrics): Promise<void> {
   if (request.method === 'OPTIONS') return;
+  // RFC 9449 §8.2: with server nonces on, every response carries the nonce the next proof must use.
+  if (services.dpop.nonceRequired) reply.header('dpop-nonce', services.dpop.currentNonce());
   try {
-    request.principal = await services.authenticator.authenticate({ authorization: request.headers.authorization });
+    request.principal = await services.authenticator.authenticate({ authorization: request.headers.authorization, http: httpFactsOf(request) });
   } catch (error) {
     const refusal = isTollgateError(error) ? error : unexpected(error, request, services);
     metrics.authFailures.inc({ code: refusal.code });
     request.log.info({ code: refusal.code, requestId: request.id }, 'request authentication rejected');
-    const challenge = wwwAuthenticateFor(refusal.code, refusal.extensions);
+    const scheme = /^dpop\s/i.test(request.headers.authorization ?? '') ? 'DPoP' : 'Bearer';
+    const challenge = wwwAuthenticateFor(refusal.code, refusal.extensions, scheme);
     if (challenge) reply.header('www-authenticate', challenge);
     await reply
       .code(refusal.status)

@@ -5,6 +5,8 @@ import { createAuthenticator, type Authenticator } from './authn.ts';
 import type { Clock } from './clock.ts';
 import type { Config } from './config.ts';
 import { AttestationService } from './devices/attestation/index.ts';
+import { DpopVerifier } from './devices/dpop.ts';
+import { DeviceService } from './devices/service.ts';
 import { TrustPolicy } from './devices/trust.ts';
 import { DeviceTrustService } from './devices/trust-service.ts';
 import type { Logger } from './logger.ts';
@@ -32,6 +34,8 @@ export interface Services {
   accounts: AccountService;
   attestation: AttestationService;
   deviceTrust: DeviceTrustService;
+  dpop: DpopVerifier;
+  devices: DeviceService;
   hasher: PasswordHasher;
   authenticator: Authenticator;
 }
@@ -56,6 +60,7 @@ export async function createServices(deps: { config: Config & { masterKey: Buffe
   const audit = new AuditLog(db, logger, clock);
   const trustPolicy = new TrustPolicy(config.devices.trustedAfterSeconds, config.devices.lifetimes);
   const deviceTrust = new DeviceTrustService({ db, state, clock, logger, audit, policy: trustPolicy });
+  const dpop = new DpopVerifier({ clock, state, config: config.devices.dpop, masterKey: config.masterKey });
   const sessions = new SessionService({
     db,
     clock,
@@ -63,18 +68,27 @@ export async function createServices(deps: { config: Config & { masterKey: Buffe
     access,
     audit,
     revocation,
-    config: { idleSeconds: config.sessionIdleSeconds, absoluteSeconds: config.sessionAbsoluteSeconds, refreshGraceSeconds: config.refreshGraceSeconds, masterKey: config.masterKey },
+    dpop,
+    trustPolicy,
+    config: {
+      idleSeconds: config.sessionIdleSeconds,
+      absoluteSeconds: config.sessionAbsoluteSeconds,
+      refreshGraceSeconds: config.refreshGraceSeconds,
+      masterKey: config.masterKey,
+      refreshMismatchRevokes: config.devices.refreshMismatchRevokes,
+    },
   });
+  const devices = new DeviceService({ db, clock, audit, sessions, deviceTrust });
   const hasher = new PasswordHasher(config.argon2);
   const accounts = new AccountService({ db, clock, logger, hasher, sessions, audit, defaultScopes: defaultUserScopes });
   const attestation = new AttestationService({ db, state, clock, logger, audit, deviceTrust, config: config.attestation, clockSkewSeconds: config.clockSkewSeconds });
-  const authenticator = createAuthenticator({ access, revocation });
+  const authenticator = createAuthenticator({ access, revocation, dpop, deviceTrust });
 
   await ring.start();
   await revocation.start();
   await hasher.warmUp();
 
-  return { config, clock, logger, database, state, ring, access, revocation, audit, sessions, accounts, attestation, deviceTrust, hasher, authenticator };
+  return { config, clock, logger, database, state, ring, access, revocation, audit, sessions, accounts, attestation, deviceTrust, dpop, devices, hasher, authenticator };
 }
 
 export function stopServices(services: Services): void {

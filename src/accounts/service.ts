@@ -57,7 +57,7 @@ export class AccountService {
         await tx.user.create({ data: { id: userId, email: input.email, passwordHash, displayName: input.displayName ?? null, createdAt: now } });
         const device = await registerDevice(tx, this.deps.clock, userId, input.device);
         const { sessionId, pair } = await this.deps.sessions.start(
-          { userId, deviceId: device.id, scopes: this.deps.defaultScopes, acr: 'aal1', amr: ['pwd'], authTime: now, jkt: null },
+          { userId, deviceId: device.id, scopes: this.deps.defaultScopes, acr: 'aal1', amr: ['pwd'], authTime: now, jkt: device.jkt },
           facts,
           tx,
         );
@@ -95,7 +95,7 @@ export class AccountService {
     return this.deps.db.$transaction(async (tx) => {
       const device = await registerDevice(tx, this.deps.clock, user.id, input.device);
       const { sessionId, pair } = await this.deps.sessions.start(
-        { userId: user.id, deviceId: device.id, scopes: this.deps.defaultScopes, acr: 'aal1', amr: ['pwd'], authTime: now, jkt: null },
+        { userId: user.id, deviceId: device.id, scopes: this.deps.defaultScopes, acr: 'aal1', amr: ['pwd'], authTime: now, jkt: device.jkt },
         facts,
         tx,
       );

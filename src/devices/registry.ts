@@ -25,6 +25,12 @@ export const deviceInputSchema = z.object({
   osVersion: text(50).nullish(),
   appVersion: text(50).nullish(),
   publicKey: publicJwkSchema.nullish(),
+  /**
+   * Set by the server after a DPoP proof on the sign-in request proved possession of `publicKey`
+   * (`proveDeviceKey`); GraphQL's DeviceInput has no such field, so a client cannot send it. Kept
+   * here so a login challenge stores it with the rest of the device input.
+   */
+  keyProofJkt: z.string().optional(),
 });
 
 export type DeviceInput = z.infer<typeof deviceInputSchema>;
@@ -33,6 +39,8 @@ export interface RegisteredDevice {
   id: string;
   /** JWK thumbprint of the device key (RFC 7638), when the device registered one. */
   publicKeyThumbprint: string | null;
+  /** The thumbprint access tokens are bound to (`cnf.jkt`), once the device proved possession of its key. */
+  jkt: string | null;
   isNew: boolean;
 }
 
@@ -48,12 +56,14 @@ export async function thumbprintOf(jwk: JWK): Promise<string> {
 
 /**
  * Records the device a session runs on. A device that presents a public key it registered before is
- * the same device; one without a key is recorded anew at every sign-in, since nothing proves it is
- * the same phone.
+ * the same device, unless the user removed it; one without a key is recorded anew at every sign-in,
+ * since nothing proves it is the same phone. The key becomes bound (BASIC trust, tokens with
+ * `cnf.jkt`) when `input.keyProofJkt` shows a DPoP proof from that key came with the sign-in.
  */
 export async function registerDevice(db: Transaction | Db, clock: Clock, userId: string, input: DeviceInput): Promise<RegisteredDevice> {
   const now = clock.now();
   const thumbprint = input.publicKey ? await thumbprintOf(input.publicKey) : null;
+  const proven = thumbprint !== null && input.keyProofJkt === thumbprint;
   const details = {
     platform: input.platform,
     model: input.model ?? null,
@@ -62,16 +72,26 @@ export async function registerDevice(db: Transaction | Db, clock: Clock, userId:
   };
 
   if (thumbprint) {
-    const known = await db.device.findFirst({ where: { userId, publicKeyThumbprint: thumbprint } });
+    const known = await db.device.findFirst({ where: { userId, publicKeyThumbprint: thumbprint, removedAt: null } });
     if (known) {
-      await db.device.update({ where: { id: known.id }, data: { ...details, lastSeenAt: now } });
-      return { id: known.id, publicKeyThumbprint: thumbprint, isNew: false };
+      const binding = proven && known.jkt === null ? { jkt: thumbprint, keyBoundAt: now } : {};
+      await db.device.update({ where: { id: known.id }, data: { ...details, ...binding, lastSeenAt: now } });
+      return { id: known.id, publicKeyThumbprint: thumbprint, jkt: known.jkt ?? (proven ? thumbprint : null), isNew: false };
     }
   }
 
   const id = randomUUID();
   await db.device.create({
-    data: { id, userId, ...details, publicKeyJwk: input.publicKey ?? undefined, publicKeyThumbprint: thumbprint, createdAt: now, lastSeenAt: now },
+    data: {
+      id,
+      userId,
+      ...details,
+      publicKeyJwk: input.publicKey ?? undefined,
+      publicKeyThumbprint: thumbprint,
+      ...(proven ? { jkt: thumbprint, keyBoundAt: now, trust: 'BASIC' as const } : {}),
+      createdAt: now,
+      lastSeenAt: now,
+    },
   });
-  return { id, publicKeyThumbprint: thumbprint, isNew: true };
+  return { id, publicKeyThumbprint: thumbprint, jkt: proven ? thumbprint : null, isNew: true };
 }

@@ -145,14 +145,17 @@ export class DeviceTrustService {
   }
 
   /**
-   * The live trust of a key-bound request from its device's trust record value, or undefined when
-   * Redis holds no record; a repair from PostgreSQL then starts in the background.
+   * The live trust of a request whose access token is bound to `jkt`, from the value of the device's
+   * trust record (`trustRecordKey`), read by the caller with the revocation check. Without a record
+   * the answer is BASIC, which the request's verified DPoP proof already establishes: when Redis was
+   * not read (`undefined`), or when it lost the record (`null`), in which case a repair from
+   * PostgreSQL starts in the background.
    */
-  liveTrust(deviceId: string, raw: string | null, jkt: string): LiveTrust | undefined {
-    const facts = decodeTrustRecord(raw);
+  liveTrust(deviceId: string, jkt: string, raw: string | null | undefined): LiveTrust {
+    const facts = raw === undefined ? undefined : decodeTrustRecord(raw);
     if (!facts) {
-      this.scheduleRepair(deviceId);
-      return undefined;
+      if (raw !== undefined) this.scheduleRepair(deviceId);
+      return { trust: 'BASIC', attestedAt: undefined };
     }
     return liveTrustOf(facts, jkt, epochSeconds(this.deps.clock.now()), this.deps.policy.trustedAfterSeconds);
   }

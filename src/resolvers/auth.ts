@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { emailSchema, passwordSchema, type SignInResult } from '../accounts/service.ts';
 import { principalFromClaims } from '../authz/principal.ts';
 import type { RequestContext } from '../context.ts';
+import { proveDeviceKey, trustOfNewSession } from '../devices/binding.ts';
 import { deviceInputSchema } from '../devices/registry.ts';
 import { TollgateError } from '../errors.ts';
 import { parseInput } from './input.ts';
@@ -25,7 +26,7 @@ const loginSchema = z.object({
 /** Makes the new session the request's principal, so the payload's nested fields can be read. */
 async function adoptSession(context: RequestContext, result: SignInResult) {
   const claims = await context.services.access.verify(result.pair.accessToken);
-  context.auth.principal = principalFromClaims(claims);
+  context.auth.principal = principalFromClaims(claims, { deviceTrust: await trustOfNewSession(context.services, result.deviceId, claims) });
   return {
     __typename: 'AuthSuccess',
     tokens: result.pair,
@@ -44,12 +45,14 @@ export const authResolvers = {
   Mutation: {
     async signUp(_parent: unknown, args: { input: unknown }, context: RequestContext) {
       const input = parseInput(signUpSchema, args.input);
-      return adoptSession(context, await context.services.accounts.signUp(input, context.facts));
+      const device = await proveDeviceKey(context.services.dpop, context.facts.http, input.device);
+      return adoptSession(context, await context.services.accounts.signUp({ ...input, device }, context.facts));
     },
 
     async login(_parent: unknown, args: { input: unknown }, context: RequestContext) {
       const input = parseInput(loginSchema, args.input);
-      return adoptSession(context, await context.services.accounts.login(input, context.facts));
+      const device = await proveDeviceKey(context.services.dpop, context.facts.http, input.device);
+      return adoptSession(context, await context.services.accounts.login({ ...input, device }, context.facts));
     },
 
     async refreshSession(_parent: unknown, args: { refreshToken: string }, context: RequestContext) {

@@ -1,15 +1,16 @@
 import { attestationResolvers } from './attestation.ts';
 import { authResolvers } from './auth.ts';
 import { catalogResolvers } from './catalog.ts';
+import { deviceResolvers } from './devices.ts';
 import { DateTime } from './scalars.ts';
 import { userResolvers } from './users.ts';
 
 export const resolvers = {
   DateTime,
   Query: { ...userResolvers.Query, ...catalogResolvers.Query },
-  Mutation: { ...authResolvers.Mutation, ...attestationResolvers.Mutation },
+  Mutation: { ...authResolvers.Mutation, ...attestationResolvers.Mutation, ...deviceResolvers.Mutation },
   AuthResult: authResolvers.AuthResult,
   User: userResolvers.User,
   Session: userResolvers.Session,
-  Device: userResolvers.Device,
+  Device: { ...userResolvers.Device, ...deviceResolvers.Device },
 };

@@ -45,7 +45,7 @@ export const userResolvers = {
     async myDevices(_parent: unknown, _args: unknown, context: RequestContext) {
       const principal = context.auth.principal;
       if (!principal) throw new TollgateError('UNAUTHENTICATED');
-      return context.services.database.prisma.device.findMany({ where: { userId: principal.userId }, orderBy: { lastSeenAt: 'desc' } });
+      return context.services.devices.list(principal.userId);
     },
 
     serverInfo(_parent: unknown, _args: unknown, context: RequestContext) {

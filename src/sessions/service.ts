@@ -3,6 +3,9 @@ import { randomUUID } from 'node:crypto';
 import type { AuditLog } from '../audit/index.ts';
 import type { Clock } from '../clock.ts';
 import { open, randomToken, seal, sha256 } from '../crypto/index.ts';
+import type { SessionLifetime } from '../devices/config.ts';
+import type { DpopVerifier, HttpRequestFacts, VerifiedProof } from '../devices/dpop.ts';
+import { deviceTrustSelect, type DeviceTrustRow, type TrustPolicy } from '../devices/trust.ts';
 import { TollgateError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { Db } from '../store/db.ts';
@@ -15,6 +18,8 @@ export interface SessionConfig {
   absoluteSeconds: number;
   refreshGraceSeconds: number;
   masterKey: Buffer;
+  /** Whether a refresh of a key-bound session without a proof from its device key also revokes the session. */
+  refreshMismatchRevokes?: boolean;
 }
 
 export interface SessionServiceDeps {
@@ -25,12 +30,18 @@ export interface SessionServiceDeps {
   access: AccessTokenService;
   audit: AuditLog;
   revocation: RevocationView;
+  /** Checks the DPoP proofs that refreshes of key-bound sessions need. */
+  dpop?: DpopVerifier;
+  /** Sets session lifetimes by device trust; the configured idle and absolute lifetimes without it. */
+  trustPolicy?: TrustPolicy;
 }
 
 /** Where a request came from, recorded with sessions and audit events. */
 export interface RequestFacts {
   ip?: string | undefined;
   userAgent?: string | undefined;
+  /** The HTTP request, for its DPoP proof; absent outside HTTP. */
+  http?: HttpRequestFacts | undefined;
 }
 
 export interface NewSession {
@@ -45,10 +56,17 @@ export interface NewSession {
 
 type Transaction = Parameters<Parameters<Db['$transaction']>[0]>[0];
 
+/** Session lifetimes for the device's trust at a rotation: the idle lifetime and the absolute end. */
+interface RotationLifetime {
+  idleSeconds: number;
+  absoluteExpiresAt: Date;
+}
+
 type RotationOutcome =
   | { kind: 'rotated'; pair: TokenPair; sessionId: string; userId: string; deviceId: string }
   | { kind: 'grace'; pair: TokenPair; sessionId: string }
   | { kind: 'reused'; sessionId: string; userId: string; deviceId: string }
+  | { kind: 'mismatch'; revoked: boolean; sessionId: string }
   | { kind: 'failed'; code: 'REFRESH_TOKEN_INVALID' | 'SESSION_EXPIRED' | 'SESSION_REVOKED'; reason: string; sessionId?: string; userId?: string };
 
 const graceContext = (tokenId: string) => `refresh-grace:${tokenId}`;
@@ -75,8 +93,9 @@ export class SessionService {
   async start(input: NewSession, facts: RequestFacts, db: Transaction | Db = this.deps.db): Promise<{ sessionId: string; pair: TokenPair }> {
     const now = this.deps.clock.now();
     const sessionId = randomUUID();
-    const absoluteExpiresAt = new Date(now.getTime() + this.deps.config.absoluteSeconds * 1000);
-    const idleExpiresAt = this.idleExpiry(now, absoluteExpiresAt);
+    const lifetime = await this.startLifetime(db, input.deviceId, now);
+    const absoluteExpiresAt = new Date(now.getTime() + lifetime.absoluteSeconds * 1000);
+    const idleExpiresAt = this.idleExpiry(now, absoluteExpiresAt, lifetime.idleSeconds);
     const refreshToken = randomToken();
 
     await db.session.create({
@@ -114,8 +133,8 @@ export class SessionService {
     };
   }
 
-  private idleExpiry(now: Date, absoluteExpiresAt: Date): Date {
-    return new Date(Math.min(now.getTime() + this.deps.config.idleSeconds * 1000, absoluteExpiresAt.getTime()));
+  private idleExpiry(now: Date, absoluteExpiresAt: Date, idleSeconds = this.deps.config.idleSeconds): Date {
+    return new Date(Math.min(now.getTime() + idleSeconds * 1000, absoluteExpiresAt.getTime()));
   }
 
   /**
@@ -128,7 +147,8 @@ export class SessionService {
       throw new TollgateError('REFRESH_TOKEN_INVALID');
     }
 
-    const outcome = await this.deps.db.$transaction((tx) => this.rotate(tx, hashRefreshToken(refreshToken), facts), { maxWait: 10_000, timeout: 15_000 });
+    const proof = await this.refreshProof(facts);
+    const outcome = await this.deps.db.$transaction((tx) => this.rotate(tx, hashRefreshToken(refreshToken), facts, proof), { maxWait: 10_000, timeout: 15_000 });
 
     switch (outcome.kind) {
       case 'rotated':
@@ -140,12 +160,15 @@ export class SessionService {
         // on their next reload, but the caller still learns the token was reused.
         await this.broadcastRevocation([outcome.sessionId]).catch(() => undefined);
         throw new TollgateError('REFRESH_TOKEN_REUSED');
+      case 'mismatch':
+        if (outcome.revoked) await this.broadcastRevocation([outcome.sessionId]).catch(() => undefined);
+        throw new TollgateError('DEVICE_MISMATCH', "The refresh needs a DPoP proof signed by the session's device key.");
       case 'failed':
         throw new TollgateError(outcome.code);
     }
   }
 
-  private async rotate(tx: Transaction, tokenHash: Uint8Array<ArrayBuffer>, facts: RequestFacts): Promise<RotationOutcome> {
+  private async rotate(tx: Transaction, tokenHash: Uint8Array<ArrayBuffer>, facts: RequestFacts, proof: VerifiedProof | undefined): Promise<RotationOutcome> {
     const now = this.deps.clock.now();
     const found = await tx.refreshToken.findUnique({ where: { tokenHash }, select: { sessionId: true } });
     if (!found) {
@@ -155,7 +178,7 @@ export class SessionService {
 
     // The session row lock serialises every rotation of this family.
     await tx.$queryRaw`SELECT id FROM sessions WHERE id = ${found.sessionId}::uuid FOR UPDATE`;
-    const session = await tx.session.findUniqueOrThrow({ where: { id: found.sessionId }, include: { device: { select: { jkt: true } } } });
+    const session = await tx.session.findUniqueOrThrow({ where: { id: found.sessionId }, include: { device: { select: deviceTrustSelect } } });
     const token = await tx.refreshToken.findUniqueOrThrow({ where: { tokenHash } });
     const ids = { userId: session.userId, sessionId: session.id, deviceId: session.deviceId, ip: facts.ip };
 
@@ -164,18 +187,29 @@ export class SessionService {
       await this.deps.audit.record({ type: 'refresh.failed', ...ids, reason: failure.reason }, tx);
       return { kind: 'failed', ...failure, sessionId: session.id, userId: session.userId };
     }
+    const lifetime = this.rotationLifetime(session, now);
+    if (lifetime.absoluteExpiresAt <= now) {
+      await this.deps.audit.record({ type: 'refresh.failed', ...ids, reason: 'absolute_lifetime_passed_for_device_trust' }, tx);
+      return { kind: 'failed', code: 'SESSION_EXPIRED', reason: 'absolute_lifetime_passed_for_device_trust', sessionId: session.id, userId: session.userId };
+    }
+
+    // RFC 9449 §5: a refresh of a key-bound session needs a proof from the device key it is bound to.
+    const keyBound = session.device.jkt !== null;
+    const keyProven = keyBound && proof?.jkt === session.device.jkt;
 
     if (token.rotatedAt === null) {
-      const pair = await this.rotateCurrent(tx, session, token.id, now);
+      if (keyBound && !keyProven) return this.deviceMismatch(tx, session.id, ids, proof, now);
+      const pair = await this.rotateCurrent(tx, session, token.id, now, lifetime);
       await this.deps.audit.record({ type: 'token.rotated', ...ids, data: { parentTokenId: token.id } }, tx);
       return { kind: 'rotated', pair, sessionId: session.id, userId: session.userId, deviceId: session.deviceId };
     }
 
-    const graceReplay = await this.graceReplay(tx, token, now);
+    const graceReplay = keyBound && !keyProven ? undefined : await this.graceReplay(tx, token, now);
     if (graceReplay) {
       await this.deps.audit.record({ type: 'refresh.grace_replayed', ...ids, data: { tokenId: token.id } }, tx);
       return { kind: 'grace', pair: graceReplay, sessionId: session.id };
     }
+    if (keyProven) return this.recoverLostResponse(tx, session, token.id, ids, now, lifetime);
 
     await tx.session.update({ where: { id: session.id }, data: { revokedAt: now, revokeReason: 'refresh_token_reused' } });
     await tx.refreshToken.updateMany({ where: { sessionId: session.id, graceResult: { not: null } }, data: { graceResult: null } });
@@ -204,10 +238,12 @@ export class SessionService {
     session: { id: string; userId: string; deviceId: string; scopes: string[]; acr: string; amr: string[]; authTime: Date; absoluteExpiresAt: Date; device: { jkt: string | null } },
     tokenId: string,
     now: Date,
+    lifetime?: RotationLifetime,
   ): Promise<TokenPair> {
     const refreshToken = randomToken();
     const successorId = randomUUID();
-    const idleExpiresAt = this.idleExpiry(now, session.absoluteExpiresAt);
+    const absoluteExpiresAt = lifetime?.absoluteExpiresAt ?? session.absoluteExpiresAt;
+    const idleExpiresAt = this.idleExpiry(now, absoluteExpiresAt, lifetime?.idleSeconds);
     // auth_time and acr come from the session: a refresh never makes authentication fresher.
     const access = await this.deps.access.issue({
       userId: session.userId,
@@ -234,8 +270,77 @@ export class SessionService {
       where: { id: tokenId },
       data: { rotatedAt: now, successorId, graceResult: new Uint8Array(seal(this.deps.config.masterKey, serializePair(pair), graceContext(tokenId))) },
     });
-    await tx.session.update({ where: { id: session.id }, data: { lastUsedAt: now, idleExpiresAt } });
+    await tx.session.update({ where: { id: session.id }, data: { lastUsedAt: now, idleExpiresAt, absoluteExpiresAt } });
     return pair;
+  }
+
+  /** Lifetimes for a new session on `deviceId`, by the device's trust. */
+  private async startLifetime(db: Transaction | Db, deviceId: string, now: Date): Promise<SessionLifetime> {
+    const fallback = { idleSeconds: this.deps.config.idleSeconds, absoluteSeconds: this.deps.config.absoluteSeconds };
+    if (!this.deps.trustPolicy) return fallback;
+    const device = await db.device.findUnique({ where: { id: deviceId }, select: deviceTrustSelect });
+    return device ? this.deps.trustPolicy.lifetimeOf(device, now) : fallback;
+  }
+
+  /**
+   * Lifetimes by the device's trust now. The absolute end counts from the session's start, so a
+   * device that gained trust keeps its session longer and one that lost trust may find it ended.
+   */
+  private rotationLifetime(session: { createdAt: Date; absoluteExpiresAt: Date; device: DeviceTrustRow }, now: Date): RotationLifetime {
+    if (!this.deps.trustPolicy) return { idleSeconds: this.deps.config.idleSeconds, absoluteExpiresAt: session.absoluteExpiresAt };
+    const lifetime = this.deps.trustPolicy.lifetimeOf(session.device, now);
+    return { idleSeconds: lifetime.idleSeconds, absoluteExpiresAt: new Date(session.createdAt.getTime() + lifetime.absoluteSeconds * 1000) };
+  }
+
+  /**
+   * Verifies the refresh request's DPoP proof when it carries one (htm POST, htu the GraphQL URL, no
+   * ath). A present but invalid proof refuses the refresh before any token is looked up.
+   */
+  private async refreshProof(facts: RequestFacts): Promise<VerifiedProof | undefined> {
+    if (!this.deps.dpop || facts.http?.dpop === undefined) return undefined;
+    try {
+      return await this.deps.dpop.verify(facts.http);
+    } catch (error) {
+      const reason = error instanceof TollgateError ? error.extensions.reason : undefined;
+      if (typeof reason === 'string') await this.deps.audit.record({ type: 'refresh.failed', ip: facts.ip, reason: `dpop_${reason}` });
+      throw error;
+    }
+  }
+
+  /**
+   * A key-bound session's refresh came without a proof from its device key: nothing is issued. The
+   * session is revoked only when configured: the device that holds the key can still refresh, and
+   * whoever sent this request cannot without the key.
+   */
+  private async deviceMismatch(tx: Transaction, sessionId: string, ids: { userId: string; sessionId: string; deviceId: string; ip: string | undefined }, proof: VerifiedProof | undefined, now: Date): Promise<RotationOutcome> {
+    const revoke = this.deps.config.refreshMismatchRevokes === true;
+    if (revoke) {
+      await tx.session.update({ where: { id: sessionId }, data: { revokedAt: now, revokeReason: 'refresh_device_mismatch' } });
+      await tx.refreshToken.updateMany({ where: { sessionId, graceResult: { not: null } }, data: { graceResult: null } });
+    }
+    await this.deps.audit.record({ type: 'refresh.device_mismatch', ...ids, reason: proof ? 'proof_from_other_key' : 'proof_missing', data: { sessionRevoked: revoke } }, tx);
+    if (revoke) await this.deps.audit.record({ type: 'session.revoked', ...ids, reason: 'refresh_device_mismatch' }, tx);
+    return { kind: 'mismatch', revoked: revoke, sessionId };
+  }
+
+  /**
+   * A rotated refresh token came back after the grace window with a proof from the session's own
+   * device key: the response carrying its successor was lost, and nobody else holds the key. The
+   * family moves forward instead of being revoked: every unused successor stops working, and a new
+   * one is issued to the proven key.
+   */
+  private async recoverLostResponse(
+    tx: Transaction,
+    session: Parameters<SessionService['rotateCurrent']>[1],
+    tokenId: string,
+    ids: { userId: string; sessionId: string; deviceId: string; ip: string | undefined },
+    now: Date,
+    lifetime: RotationLifetime,
+  ): Promise<RotationOutcome> {
+    const replaced = await tx.refreshToken.updateMany({ where: { sessionId: session.id, rotatedAt: null }, data: { rotatedAt: now, expiresAt: now } });
+    const pair = await this.rotateCurrent(tx, session, tokenId, now, lifetime);
+    await this.deps.audit.record({ type: 'refresh.lost_response_recovered', ...ids, data: { tokenId, replacedTokens: replaced.count } }, tx);
+    return { kind: 'rotated', pair, sessionId: session.id, userId: session.userId, deviceId: session.deviceId };
   }
 
   /** The successor pair when `token` is the immediate predecessor and the grace window is still open. */
