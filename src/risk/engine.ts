@@ -107,7 +107,7 @@ export class RiskEngine {
     await this.deps.limits.consume('loginIp', clientSubject(input.facts.ip));
     await this.deps.limits.consume('loginAccount', accountKey);
 
-    const signals = await this.signals.loginAttempt(attempt);
+    const signals = await this.measure(() => this.signals.loginAttempt(attempt), 'sign-in counters');
     const decision = scoreSignals('login', signals.fired, this.deps.config.policy);
     if (decision.action === 'deny' || decision.action === 'suspend') {
       await this.audit(decision, signals, { ip: input.facts.ip, stage: 'before_password' });
@@ -117,7 +117,8 @@ export class RiskEngine {
   }
 
   async loginFailed(gate: LoginGate): Promise<void> {
-    await this.signals.recordFailedLogin(gate.attempt);
+    // The sign-in already failed; a counter that could not be written must not hide that answer.
+    await this.signals.recordFailedLogin(gate.attempt).catch((error: unknown) => this.deps.logger.warn({ err: error }, 'failed sign-in not counted: state store unreachable'));
   }
 
   /**
@@ -139,7 +140,7 @@ export class RiskEngine {
 
     const device: DeviceFacts = known ?? { id: 'unregistered', trust: 'UNKNOWN', integritySignals: [], suspendedAt: null };
     const set: SignalSet = { fired: [...gate.signals.fired], measured: { ...gate.signals.measured } };
-    const location = await this.signals.loginContext({ userId: input.userId, isNewDevice: known === null, device, ip: gate.facts.ip, edge: gate.facts.edgeLocation }, set);
+    const location = await this.measure(() => this.signals.loginContext({ userId: input.userId, isNewDevice: known === null, device, ip: gate.facts.ip, edge: gate.facts.edgeLocation }, set), 'sign-in signals');
     const decision = scoreSignals('login', set.fired, this.deps.config.policy);
 
     switch (decision.action) {
@@ -184,11 +185,12 @@ export class RiskEngine {
 
   /** Runs once the session of an allowed sign-in exists. */
   async loginSucceeded(gate: LoginGate, input: { userId: string; sessionId: string; riskLevel: RiskLevel; location: GeoObservation | undefined }): Promise<void> {
+    // The session exists and its level is in PostgreSQL; a state store failure here is logged only.
     await Promise.all([
       this.deps.limits.reset('loginAccount', gate.attempt.accountKey),
       this.signals.rememberLocation(input.userId, input.location),
       this.mirrorSessionRisk(input.sessionId, input.riskLevel),
-    ]);
+    ]).catch((error: unknown) => this.deps.logger.warn({ err: error, userId: input.userId, sessionId: input.sessionId }, 'sign-in state not written: state store unreachable'));
   }
 
   /**
@@ -208,7 +210,7 @@ export class RiskEngine {
     }
 
     const set: SignalSet = { fired: [], measured: {} };
-    const location = await this.signals.refreshContext({ userId: input.userId, device, ip: input.facts.ip, edge: input.facts.edgeLocation }, set);
+    const location = await this.measure(() => this.signals.refreshContext({ userId: input.userId, device, ip: input.facts.ip, edge: input.facts.edgeLocation }, set), 'refresh signals');
     const decision = scoreSignals('refresh', set.fired, this.deps.config.policy);
     await this.audit(decision, set, ids);
 
@@ -235,7 +237,7 @@ export class RiskEngine {
     const device = await this.deps.db.device.findUnique({ where: { id: principal.deviceId }, select: deviceFactsSelect });
 
     const set: SignalSet = { fired: [], measured: { field: coordinate } };
-    await this.signals.sensitiveContext({ userId: principal.userId, coordinate, sessionRiskLevel: principal.riskLevel }, set);
+    await this.measure(() => this.signals.sensitiveContext({ userId: principal.userId, coordinate, sessionRiskLevel: principal.riskLevel }, set), 'field signals');
     // The principal's trust is what the tier policies judged; the row adds the integrity flags.
     this.signals.deviceSignals(set, { id: principal.deviceId, trust: principal.deviceTrust, integritySignals: device?.integritySignals ?? [], suspendedAt: null });
     const decision = scoreSignals('sensitive', set.fired, this.deps.config.policy);
@@ -310,8 +312,26 @@ export class RiskEngine {
     await this.mirrorSessionRisk(sessionId, level);
   }
 
+  /** Mirrors a level above LOW; a missing mirror reads as LOW, so LOW needs no key. */
   private async mirrorSessionRisk(sessionId: string, level: RiskLevel): Promise<void> {
+    if (level === 'LOW') {
+      await this.deps.state.del(sessionRiskKey(sessionId));
+      return;
+    }
     await this.deps.state.set(sessionRiskKey(sessionId), level, this.deps.sessionLifetimeSeconds);
+  }
+
+  /**
+   * Runs a read or write of the signal counters. Without them no decision can be taken, so a state
+   * store failure rejects the request as retryable instead of deciding blind.
+   */
+  private async measure<T>(work: () => Promise<T>, what: string): Promise<T> {
+    try {
+      return await work();
+    } catch (error) {
+      this.deps.logger.error({ err: error }, `${what} unavailable: state store unreachable`);
+      throw new TollgateError('SERVICE_UNAVAILABLE', undefined, { retryAfterSeconds: 1 });
+    }
   }
 
   /**
