@@ -45,20 +45,35 @@ describe('risk level on the request path', () => {
     expect(codeOf(response)).toBe('RISK_DENIED');
     expect(response.body.errors?.[0]?.extensions?.reasons).toEqual(['session_risk_high']);
   });
+});
 
-  it('reads Redis once for a LOW query', async () => {
+describe('hot path', () => {
+  let gateway: TestGateway;
+
+  beforeAll(async () => {
+    gateway = await startTestGateway();
+  });
+
+  afterAll(async () => {
+    await gateway?.close();
+  });
+
+  it('reads Redis once and PostgreSQL never for a LOW query', async () => {
     const user = await signUpAt(gateway, newCredentials());
-    await post(gateway, '{ serverInfo { version } }', { token: user.accessToken });
+    await post(gateway, '{ me { id } }', { token: user.accessToken });
     const monitor = await new Redis(testRedisUrl).monitor();
     const commands: string[] = [];
     monitor.on('monitor', (_time: string, args: string[]) => {
       if (args.some((arg) => arg.startsWith(gateway.redisPrefix))) commands.push(args.join(' '));
     });
+    const statementsBefore = gateway.tollgate.services.database.queryCount();
 
-    await post(gateway, '{ serverInfo { version } }', { token: user.accessToken });
+    const response = await post(gateway, '{ me { id } }', { token: user.accessToken });
     await new Promise((resolve) => setTimeout(resolve, 200));
     monitor.disconnect();
 
+    expect(response.body.data?.me).toEqual({ id: user.userId });
+    expect(gateway.tollgate.services.database.queryCount() - statementsBefore).toBe(0);
     expect(commands).toHaveLength(1);
     expect(commands[0]).toMatch(/^mget .*rk:s:/i);
   });
@@ -176,4 +191,28 @@ describe('client address behind proxies', () => {
     });
     return (response.body.data?.signUp as { session: { id: string } }).session.id;
   }
+});
+
+describe('state store outage', () => {
+  let gateway: TestGateway;
+
+  beforeAll(async () => {
+    gateway = await startTestGateway();
+  });
+
+  afterAll(async () => {
+    await gateway?.close();
+  });
+
+  it('rejects sign-in as retryable while Redis is unreachable', async () => {
+    const credentials = newCredentials();
+    await signUpAt(gateway, credentials);
+    gateway.tollgate.services.state.redis?.disconnect();
+
+    const response = await loginAt(gateway, credentials);
+
+    expect(response.status).toBe(503);
+    expect(codeOf(response)).toBe('SERVICE_UNAVAILABLE');
+    expect(response.headers['retry-after']).toBe('1');
+  });
 });
