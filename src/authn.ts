@@ -30,10 +30,11 @@ export function createAuthenticator(deps: { access: AccessTokenService; revocati
       const jkt = claims.cnf?.jkt;
       if (jkt) return authenticateKeyBound(deps, { token, claims: { ...claims, cnf: { jkt } }, scheme: match[1] as string, http: headers.http });
 
-      const revoked = await deps.revocation.isRevoked({ sessionId: claims.sid, deviceId: claims.did, userId: claims.sub, issuedAt: claims.iat });
-      if (revoked) throw new TollgateError('TOKEN_REVOKED');
+      const revocation = await deps.revocation.check({ sessionId: claims.sid, deviceId: claims.did, userId: claims.sub, issuedAt: claims.iat });
+      if (revocation.revoked) throw new TollgateError('TOKEN_REVOKED');
 
-      return principalFromClaims(claims);
+      // The tier rules decide which fields an unverified revocation check may still serve.
+      return principalFromClaims(claims, { revocation: revocation.freshness });
     },
   };
 }

@@ -48,6 +48,7 @@ const envSchema = z.object({
   TOLLGATE_ARGON2_MEMORY_KIB: z.coerce.number().int().min(1024).default(19_456),
   TOLLGATE_ARGON2_ITERATIONS: z.coerce.number().int().min(1).default(2),
   TOLLGATE_REDIS_PREFIX: z.string().default('tollgate:'),
+  TOLLGATE_REVOCATION_MAX_STALENESS_SECONDS: seconds(30, 0).refine((value) => value <= 3600, 'at most 3600 seconds'),
   ...deviceEnvShape,
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -78,6 +79,8 @@ export interface Config {
   policyFile: string | undefined;
   argon2: { memoryCost: number; timeCost: number; parallelism: number };
   redisPrefix: string;
+  /** How long the in-process revocation view may serve LOW and MEDIUM fields alone while Redis is unreachable. */
+  revocationMaxStalenessSeconds: number;
   logLevel: string;
   /** DPoP proofs, device trust and session lifetimes by trust level. */
   devices: DeviceConfig;
@@ -134,6 +137,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     policyFile: e.TOLLGATE_POLICY_FILE,
     argon2: { memoryCost: e.TOLLGATE_ARGON2_MEMORY_KIB, timeCost: e.TOLLGATE_ARGON2_ITERATIONS, parallelism: 1 },
     redisPrefix: e.TOLLGATE_REDIS_PREFIX,
+    revocationMaxStalenessSeconds: e.TOLLGATE_REVOCATION_MAX_STALENESS_SECONDS,
     logLevel: e.LOG_LEVEL,
     devices,
   };

@@ -10,7 +10,9 @@ import { DeviceService } from './devices/service.ts';
 import { TrustPolicy } from './devices/trust.ts';
 import { DeviceTrustService } from './devices/trust-service.ts';
 import type { Logger } from './logger.ts';
+import { BulkRevocation } from './sessions/bulk.ts';
 import { RevocationView } from './sessions/revocation.ts';
+import { RevocationService } from './sessions/revoker.ts';
 import { SessionService } from './sessions/service.ts';
 import type { Database } from './store/db.ts';
 import type { StateStore } from './store/state.ts';
@@ -29,6 +31,9 @@ export interface Services {
   ring: SigningKeyRing;
   access: AccessTokenService;
   revocation: RevocationView;
+  /** Operator revocations: sessions, token families, devices, users, signing keys. */
+  revocations: RevocationService;
+  bulkRevocations: BulkRevocation;
   audit: AuditLog;
   sessions: SessionService;
   accounts: AccountService;
@@ -56,7 +61,7 @@ export async function createServices(deps: { config: Config & { masterKey: Buffe
     clockSkewSeconds: config.clockSkewSeconds,
     cacheSize: config.tokenCacheSize,
   });
-  const revocation = new RevocationView({ db, state, clock, logger, retentionSeconds });
+  const revocation = new RevocationView({ db, state, clock, logger, retentionSeconds, maxStalenessSeconds: config.revocationMaxStalenessSeconds });
   const audit = new AuditLog(db, logger, clock);
   const trustPolicy = new TrustPolicy(config.devices.trustedAfterSeconds, config.devices.lifetimes);
   const deviceTrust = new DeviceTrustService({ db, state, clock, logger, audit, policy: trustPolicy });
@@ -82,13 +87,15 @@ export async function createServices(deps: { config: Config & { masterKey: Buffe
   const hasher = new PasswordHasher(config.argon2);
   const accounts = new AccountService({ db, clock, logger, hasher, sessions, audit, defaultScopes: defaultUserScopes });
   const attestation = new AttestationService({ db, state, clock, logger, audit, deviceTrust, config: config.attestation, clockSkewSeconds: config.clockSkewSeconds });
+  const revocations = new RevocationService({ db, clock, logger, audit, revocation, ring });
+  const bulkRevocations = new BulkRevocation({ db, clock, logger, audit, revocation, retentionSeconds });
   const authenticator = createAuthenticator({ access, revocation, dpop, deviceTrust });
 
   await ring.start();
   await revocation.start();
   await hasher.warmUp();
 
-  return { config, clock, logger, database, state, ring, access, revocation, audit, sessions, accounts, attestation, deviceTrust, dpop, devices, hasher, authenticator };
+  return { config, clock, logger, database, state, ring, access, revocation, revocations, bulkRevocations, audit, sessions, accounts, attestation, deviceTrust, dpop, devices, hasher, authenticator };
 }
 
 export function stopServices(services: Services): void {

@@ -1,3 +1,4 @@
+import type { RevocationFreshness } from '../sessions/revocation.ts';
 import type { AccessClaims } from '../tokens/access.ts';
 
 export const trustLevels = ['UNKNOWN', 'BASIC', 'ATTESTED', 'TRUSTED'] as const;
@@ -27,9 +28,17 @@ export interface Principal {
   dpopVerified: boolean;
   deviceTrust: DeviceTrust;
   riskLevel: RiskLevel;
+  /**
+   * How far the revocation check of this request can be trusted: `cached` or `stale` when Redis was
+   * unreachable and only the in-process view answered. Absent means `verified`.
+   */
+  revocation?: RevocationFreshness;
 }
 
-export function principalFromClaims(claims: AccessClaims, extra: { dpopVerified?: boolean; deviceTrust?: DeviceTrust; riskLevel?: RiskLevel } = {}): Principal {
+export function principalFromClaims(
+  claims: AccessClaims,
+  extra: { dpopVerified?: boolean; deviceTrust?: DeviceTrust; riskLevel?: RiskLevel; revocation?: RevocationFreshness } = {},
+): Principal {
   return {
     userId: claims.sub,
     sessionId: claims.sid,
@@ -47,6 +56,7 @@ export function principalFromClaims(claims: AccessClaims, extra: { dpopVerified?
     // Until a device proves possession of a key or attests, it has the lowest trust and risk inputs.
     deviceTrust: extra.deviceTrust ?? 'UNKNOWN',
     riskLevel: extra.riskLevel ?? 'LOW',
+    revocation: extra.revocation ?? 'verified',
   };
 }
 

@@ -15,6 +15,11 @@ export interface TierPolicy {
   acrValues?: string[];
   maxRiskLevel?: RiskLevel;
   requireDpop?: boolean;
+  /**
+   * Serve only when Redis confirmed the token is not revoked. Without it, an in-process revocation
+   * view younger than the staleness bound is enough while Redis is unreachable.
+   */
+  requireVerifiedRevocation?: boolean;
 }
 
 export type TierSet = ReadonlyMap<string, TierPolicy>;
@@ -24,8 +29,17 @@ export const defaultTiers: TierPolicy[] = [
   { name: 'PUBLIC', requiresToken: false },
   { name: 'LOW', requiresToken: true },
   { name: 'MEDIUM', requiresToken: true, minDeviceTrust: 'BASIC' },
-  { name: 'HIGH', requiresToken: true, minDeviceTrust: 'BASIC', acrValues: ['aal2'], maxAuthAgeSeconds: 15 * 60 },
-  { name: 'CRITICAL', requiresToken: true, minDeviceTrust: 'ATTESTED', acrValues: ['aal2'], maxAuthAgeSeconds: 5 * 60, maxRiskLevel: 'LOW', requireDpop: true },
+  { name: 'HIGH', requiresToken: true, minDeviceTrust: 'BASIC', acrValues: ['aal2'], maxAuthAgeSeconds: 15 * 60, requireVerifiedRevocation: true },
+  {
+    name: 'CRITICAL',
+    requiresToken: true,
+    minDeviceTrust: 'ATTESTED',
+    acrValues: ['aal2'],
+    maxAuthAgeSeconds: 5 * 60,
+    maxRiskLevel: 'LOW',
+    requireDpop: true,
+    requireVerifiedRevocation: true,
+  },
 ];
 
 export function tierSet(tiers: TierPolicy[]): TierSet {
@@ -45,6 +59,9 @@ export function satisfiesScopes(principal: Principal, alternatives: string[][]):
 export function evaluateTier(tier: TierPolicy, principal: Principal | null, nowSeconds: number): TollgateError | undefined {
   if (!tier.requiresToken) return undefined;
   if (!principal) return new TollgateError('UNAUTHENTICATED');
+
+  const unverified = revocationUnverified(tier, principal);
+  if (unverified) return unverified;
 
   if (tier.scopes && !satisfiesScopes(principal, tier.scopes)) {
     return new TollgateError('INSUFFICIENT_SCOPE', undefined, { requiredScopes: tier.scopes });
@@ -74,3 +91,18 @@ function stepUp(tier: TierPolicy, reason: 'authentication_too_weak' | 'authentic
     reason,
   });
 }
+
+/**
+ * Fails closed when the revocation check could not reach Redis: always once the in-process view is
+ * older than its staleness bound, and at once for policies that require a verified check.
+ */
+function revocationUnverified(policy: TierPolicy, principal: Principal): TollgateError | undefined {
+  const freshness = principal.revocation ?? 'verified';
+  if (freshness === 'verified') return undefined;
+  if (freshness === 'cached' && !policy.requireVerifiedRevocation) return undefined;
+  return new TollgateError('SERVICE_UNAVAILABLE', 'Revocations cannot be confirmed right now because Redis is unreachable: retry shortly.', {
+    retryAfterSeconds: revocationRetryAfterSeconds,
+  });
+}
+
+const revocationRetryAfterSeconds = 5;

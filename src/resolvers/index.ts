@@ -1,3 +1,4 @@
+import { adminResolvers } from './admin.ts';
 import { attestationResolvers } from './attestation.ts';
 import { authResolvers } from './auth.ts';
 import { catalogResolvers } from './catalog.ts';
@@ -7,10 +8,12 @@ import { userResolvers } from './users.ts';
 
 export const resolvers = {
   DateTime,
-  Query: { ...userResolvers.Query, ...catalogResolvers.Query },
-  Mutation: { ...authResolvers.Mutation, ...attestationResolvers.Mutation, ...deviceResolvers.Mutation },
+  Query: { ...userResolvers.Query, ...catalogResolvers.Query, ...adminResolvers.Query },
+  Mutation: { ...authResolvers.Mutation, ...attestationResolvers.Mutation, ...deviceResolvers.Mutation, ...adminResolvers.Mutation },
   AuthResult: authResolvers.AuthResult,
   User: userResolvers.User,
   Session: userResolvers.Session,
   Device: { ...userResolvers.Device, ...deviceResolvers.Device },
+  AdminDevice: adminResolvers.AdminDevice,
+  AuditEvent: adminResolvers.AuditEvent,
 };

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 
 import type { AuditLog } from '../audit/index.ts';
+import { sessionScopesFor } from '../authz/roles.ts';
 import type { Clock } from '../clock.ts';
 import { open, randomToken, seal, sha256 } from '../crypto/index.ts';
 import type { SessionLifetime } from '../devices/config.ts';
@@ -94,6 +95,7 @@ export class SessionService {
     const now = this.deps.clock.now();
     const sessionId = randomUUID();
     const lifetime = await this.startLifetime(db, input.deviceId, now);
+    const scopes = await sessionScopesFor(db, input.userId, input.scopes);
     const absoluteExpiresAt = new Date(now.getTime() + lifetime.absoluteSeconds * 1000);
     const idleExpiresAt = this.idleExpiry(now, absoluteExpiresAt, lifetime.idleSeconds);
     const refreshToken = randomToken();
@@ -103,7 +105,7 @@ export class SessionService {
         id: sessionId,
         userId: input.userId,
         deviceId: input.deviceId,
-        scopes: input.scopes,
+        scopes,
         acr: input.acr,
         amr: input.amr,
         authTime: input.authTime,
@@ -118,7 +120,7 @@ export class SessionService {
     await db.refreshToken.create({
       data: { id: randomUUID(), sessionId, tokenHash: hashRefreshToken(refreshToken), createdAt: now, expiresAt: idleExpiresAt },
     });
-    const access = await this.deps.access.issue({ ...input, sessionId });
+    const access = await this.deps.access.issue({ ...input, scopes, sessionId });
     await this.deps.audit.record({ type: 'token.issued', userId: input.userId, sessionId, deviceId: input.deviceId, ip: facts.ip, data: { jti: access.claims.jti } }, db);
 
     return {
