@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { ManualClock } from '../../src/clock.ts';
-import { errorCode, login, signUp } from '../helpers/flows.ts';
+import { errorCode, login, refresh, signUp } from '../helpers/flows.ts';
 import { startTestGateway, type TestGateway } from '../helpers/harness.ts';
 import { waitFor } from '../helpers/redis-server.ts';
 
@@ -97,6 +97,18 @@ describe('revocation propagation', () => {
 
     expect(errorCode(refused)).toBe('FORBIDDEN');
     expect((await second.graphql(me, { token: restored.accessToken })).status).toBe(200);
+  });
+
+  it('revokes a token family by one of its refresh token ids', async () => {
+    const user = await signUp(first);
+    const refreshed = await refresh(first, user.refreshToken);
+    const [token] = await first.tollgate.services.database.prisma.refreshToken.findMany({ where: { sessionId: user.sessionId }, orderBy: { createdAt: 'asc' }, take: 1 });
+    const revoked = await second.tollgate.services.revocations.revokeTokenFamily(token?.id as string, { reason: 'reuse reported', actor: 'system' });
+    const pair = refreshed.body.data?.refreshSession as { accessToken: string; refreshToken: string };
+
+    expect(revoked.sessionIds).toEqual([user.sessionId]);
+    expect(errorCode(await first.graphql(me, { token: pair.accessToken }))).toBe('TOKEN_REVOKED');
+    expect(errorCode(await refresh(first, pair.refreshToken))).toBe('SESSION_REVOKED');
   });
 
   it('reloads devices and users from PostgreSQL', async () => {
