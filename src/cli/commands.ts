@@ -122,7 +122,8 @@ async function exportAudit(services: CliServices, args: ParsedArgs, io: CliIo): 
   });
   if (!parsed.success) throw new CliUsageError(`invalid filter: ${parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')}`);
 
-  const file = typeof args.values.output === 'string' ? createWriteStream(args.values.output) : undefined;
+  // Audit events name users, devices and IP addresses: the file is readable by its owner only.
+  const file = typeof args.values.output === 'string' ? createWriteStream(args.values.output, { mode: 0o600 }) : undefined;
   const out = file ?? io.stdout;
   let count = 0;
   for await (const event of exportAuditEvents(services.database.prisma, parsed.data)) {
