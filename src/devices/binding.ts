@@ -32,9 +32,9 @@ export async function proveDeviceKey(dpop: DpopVerifier, http: HttpRequestFacts 
 }
 
 /**
- * The device trust of a session a sign-in just started. For a key-bound session it writes the
- * device's trust record first, so the session's next request reads the new binding; a Redis failure
- * there is logged and answered BASIC, and the first request repairs the record.
+ * Returns the device trust of a session a sign-in just started. For a key-bound session it writes the
+ * device's trust record first, so the session's next request reads the new binding. When Redis fails
+ * there, it logs the failure and returns BASIC, and the first request repairs the record.
  */
 export async function trustOfNewSession(deps: { deviceTrust: DeviceTrustService; logger: Logger }, deviceId: string, claims: AccessClaims): Promise<DeviceTrust> {
   if (!claims.cnf?.jkt) return 'UNKNOWN';

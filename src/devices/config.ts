@@ -65,9 +65,9 @@ export interface DeviceConfig {
 
 /**
  * Builds the device configuration from parsed variables. A trust level without its own lifetime
- * variables derives them from TOLLGATE_SESSION_IDLE_SECONDS and TOLLGATE_SESSION_ABSOLUTE_SECONDS:
- * UNKNOWN devices keep at most 7 days idle and 30 days absolute, BASIC and ATTESTED keep the general
- * values, and TRUSTED devices keep at least 60 days idle and 180 days absolute.
+ * variables derives them from TOLLGATE_SESSION_IDLE_SECONDS and TOLLGATE_SESSION_ABSOLUTE_SECONDS.
+ * UNKNOWN devices keep at most 7 days idle and 30 days absolute. BASIC and ATTESTED devices keep the
+ * general values, and TRUSTED devices keep at least 60 days idle and 180 days absolute.
  */
 export function deviceConfigFrom(env: DeviceEnv): DeviceConfig {
   const idle = env.TOLLGATE_SESSION_IDLE_SECONDS;

@@ -11,8 +11,8 @@ import type { DpopConfig } from './config.ts';
 
 /**
  * DPoP proof verification (RFC 9449 §4.3). A proof is a JWT the device signs with its key for one
- * HTTP request; it binds access and refresh tokens to that key, so a stolen token is useless without
- * the device. Every failure is `DPOP_PROOF_INVALID` with its own `reason`.
+ * HTTP request. Proofs bind access and refresh tokens to that key, so a stolen token is useless
+ * without the device. Every failure is `DPOP_PROOF_INVALID` with its own `reason`.
  */
 
 /** The parts of an HTTP request a proof must match. */
@@ -45,7 +45,7 @@ export function dpopFailure(reason: DpopFailureReason, message: string): Tollgat
   return new TollgateError('DPOP_PROOF_INVALID', message, { reason });
 }
 
-/** What the proof must match besides the request itself. */
+/** Expectations of a proof besides the request itself. */
 export interface ProofExpectation {
   /** The access token the request carries: the proof's `ath` must be its SHA-256 (RFC 9449 §4.3 step 12). */
   accessToken?: string | undefined;
@@ -60,11 +60,11 @@ export interface VerifiedProof {
   iat: number;
 }
 
-/** Larger proofs are refused unread; an ES256 proof with a P-256 JWK is about 600 bytes. */
+/** Longer proofs are rejected unread. An ES256 proof with a P-256 JWK is about 600 bytes. */
 const maxProofLength = 4096;
 
 // RFC 9449 §4.2: the header carries the public key only. Private members (`d`) and any member not
-// listed here are refused, so a proof can never carry key material the server would have to discard.
+// listed here are rejected, so a proof can never carry key material the server would have to discard.
 const proofJwkSchema = z.strictObject({
   kty: z.literal('EC'),
   crv: z.literal('P-256'),
@@ -132,7 +132,7 @@ const maxCachedPaths = 64;
 
 /**
  * Verifies DPoP proofs. Imported proof keys are kept in a bounded LRU cache by JWK thumbprint, so a
- * device's key is imported once, not once per request; `jti` replay is checked in Redis.
+ * device's key is imported once, not once per request. Replayed `jti` values are detected in Redis.
  */
 export class DpopVerifier {
   private readonly keys: LRUCache<string, CryptoKey> | undefined;
@@ -152,7 +152,7 @@ export class DpopVerifier {
     return this.deps.config.nonceRequired;
   }
 
-  /** Verifies the request's proof, then records its `jti`, refusing one seen before. */
+  /** Verifies the request's proof, then records its `jti` and rejects one seen before. */
   async verify(http: HttpRequestFacts | undefined, expected: ProofExpectation = {}): Promise<VerifiedProof> {
     const proof = await this.check(http, expected);
     await this.consume(proof);
@@ -214,7 +214,7 @@ export class DpopVerifier {
     return htu;
   }
 
-  /** The nonce to send in `DPoP-Nonce` now (RFC 9449 §8); it stays valid for two proof windows. */
+  /** Returns the nonce to send in `DPoP-Nonce` now (RFC 9449 §8). It stays valid for two proof windows. */
   currentNonce(): string {
     return this.nonceFor(this.nonceWindow());
   }
@@ -311,7 +311,7 @@ async function verifySignature(compact: string, key: CryptoKey): Promise<z.infer
   return parsed.data;
 }
 
-/** The request facts a proof is checked against, from a Fastify request. */
+/** Builds the request facts a proof is checked against from a Fastify request. */
 export function httpFactsOf(request: { method: string; url: string; headers: Record<string, string | string[] | undefined> }): HttpRequestFacts {
   return { method: request.method, url: request.url, dpop: request.headers.dpop };
 }

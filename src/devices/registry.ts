@@ -56,9 +56,9 @@ export async function thumbprintOf(jwk: JWK): Promise<string> {
 
 /**
  * Records the device a session runs on. A device that presents a public key it registered before is
- * the same device, unless the user removed it; one without a key is recorded anew at every sign-in,
- * since nothing proves it is the same phone. The key becomes bound (BASIC trust, tokens with
- * `cnf.jkt`) when `input.keyProofJkt` shows a DPoP proof from that key came with the sign-in.
+ * the same device, unless the user removed it. A device without a key is recorded anew at every
+ * sign-in, since nothing proves it is the same phone. The key becomes bound (BASIC trust, tokens with
+ * `cnf.jkt`) when `input.keyProofJkt` shows that a DPoP proof from that key came with the sign-in.
  */
 export async function registerDevice(db: Transaction | Db, clock: Clock, userId: string, input: DeviceInput): Promise<RegisteredDevice> {
   const now = clock.now();

@@ -18,7 +18,7 @@ export interface DeviceServiceDeps {
 export class DeviceService {
   constructor(private readonly deps: DeviceServiceDeps) {}
 
-  /** The user's devices that were not removed, most recently seen first. */
+  /** Lists the user's devices that were not removed, most recently seen first. */
   list(userId: string) {
     return this.deps.db.device.findMany({ where: { userId, removedAt: null }, orderBy: { lastSeenAt: 'desc' } });
   }
@@ -52,7 +52,7 @@ export class DeviceService {
   /**
    * Records the user's confirmation that a device is theirs (`trustDevice`). The request must come
    * from a two-factor session (acr aal2), and the device must be attested and free of trust-lowering
-   * integrity signals; it becomes TRUSTED once it has stayed so for the configured period.
+   * integrity signals. It becomes TRUSTED once it has stayed so for the configured period.
    */
   async confirmTrusted(principal: Principal, deviceId: string, facts: RequestFacts) {
     if (principal.acr !== 'aal2') {

@@ -38,7 +38,7 @@ export type AttestationResult =
     }
   | { passed: false; kind: string; reason: string; signals: readonly string[] };
 
-/** Who caused a trust change, for the audit trail. */
+/** The actor of a trust change, for the audit trail. */
 export interface TrustChangeActor {
   /** `user:<id>`, `operator:<id>` or `system`; omitted when the device's own session acted. */
   actor?: string | undefined;
@@ -60,7 +60,7 @@ const maxPendingRepairs = 1000;
 /**
  * Changes device trust and keeps each device's trust record in Redis current.
  *
- * PostgreSQL holds the device row; Redis holds the inputs of the trust computation under
+ * PostgreSQL stores the device row. Redis stores the inputs of the trust computation under
  * `dt:<deviceId>`, which the authenticator reads in the same MGET as the revocation record, so
  * authorization sees the live level without a PostgreSQL query. Every change locks the device row,
  * writes Redis before the transaction commits, and audits the change: concurrent changes of one
@@ -147,9 +147,9 @@ export class DeviceTrustService {
   /**
    * The live trust of a request whose access token is bound to `jkt`, from the value of the device's
    * trust record (`trustRecordKey`), read by the caller with the revocation check. Without a record
-   * the answer is BASIC, which the request's verified DPoP proof already establishes: when Redis was
-   * not read (`undefined`), or when it lost the record (`null`), in which case a repair from
-   * PostgreSQL starts in the background.
+   * it returns BASIC, which the request's verified DPoP proof already establishes. That happens when
+   * Redis was not read (`undefined`) or lost the record (`null`); a lost record is then rewritten from
+   * PostgreSQL in the background.
    */
   liveTrust(deviceId: string, jkt: string, raw: string | null | undefined): LiveTrust {
     const facts = raw === undefined ? undefined : decodeTrustRecord(raw);
@@ -222,7 +222,7 @@ export class DeviceTrustService {
     if (trust !== stored) await tx.device.update({ where: { id: deviceId }, data: { trust } });
 
     try {
-      await this.deps.state.set(trustRecordKey(deviceId), encodeTrustRecord(trustFactsOf(row)), this.deps.policy.longestAbsoluteSeconds);
+      await this.deps.state.set(trustRecordKey(deviceId), encodeTrustRecord(trustFactsOf(row)), this.deps.policy.maxAbsoluteSeconds);
     } catch (error) {
       this.deps.logger.error({ err: error, deviceId }, 'device trust record could not be written to Redis');
       throw new TollgateError('SERVICE_UNAVAILABLE', 'The device trust change could not be recorded: retry the request.', { retryAfterSeconds: 1 });

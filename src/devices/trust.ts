@@ -83,7 +83,7 @@ export function trustFactsOf(device: DeviceTrustRow): TrustFacts {
   };
 }
 
-/** Whether the device's attestation counts at `nowSeconds`. */
+/** Returns whether the device's attestation counts at `nowSeconds`. */
 export function isAttested(facts: TrustFacts, nowSeconds: number): boolean {
   return facts.attestedAt !== null && facts.attestationExpiresAt !== null && facts.attestationExpiresAt > nowSeconds;
 }
@@ -111,8 +111,8 @@ export class TrustPolicy {
     return this.lifetimes[this.trustOf(device, now)];
   }
 
-  /** The longest absolute session lifetime of any level: how long a trust record must outlive its last write. */
-  get longestAbsoluteSeconds(): number {
+  /** The maximum absolute session lifetime of any level, which is how long a trust record must outlive its last write. */
+  get maxAbsoluteSeconds(): number {
     return Math.max(...Object.values(this.lifetimes).map((lifetime) => lifetime.absoluteSeconds));
   }
 }
@@ -158,8 +158,8 @@ export interface LiveTrust {
 }
 
 /**
- * The trust of a request whose key-bound token carries `jkt`, from the device's trust record. A
- * record bound to another key (the device was removed or re-keyed) gives UNKNOWN.
+ * Computes the trust of a request whose key-bound token carries `jkt` from the device's trust record.
+ * A record bound to another key (the device was removed or re-keyed) gives UNKNOWN.
  */
 export function liveTrustOf(facts: TrustFacts, jkt: string, nowSeconds: number, trustedAfterSeconds: number): LiveTrust {
   if (facts.jkt !== jkt) return { trust: 'UNKNOWN', attestedAt: undefined };

@@ -41,8 +41,8 @@ export const deviceResolvers = {
   },
 
   Device: {
-    // The trust column is the level at the last change; attestation expiry and the trusted period
-    // move it without a write, so the field computes it from the row.
+    // The trust column stores the level at the last change. Attestation expiry and the trusted period
+    // change the level without a write, so the field computes it from the row.
     trust: (device: DeviceRow, _args: unknown, context: RequestContext) => context.services.deviceTrust.policy.trustOf(device, context.clock.now()),
     current: (device: DeviceRow, _args: unknown, context: RequestContext) => device.id === context.auth.principal?.deviceId,
     keyBound: (device: DeviceRow) => device.jkt !== null,

@@ -34,7 +34,7 @@ function signUpVariables(publicKey: unknown) {
 }
 
 describe('device key binding at sign-in', () => {
-  it('binds the device key when sign-up carries a proof from it', async () => {
+  it('binds the key proven at sign-up', async () => {
     const key = await createDeviceKey();
     const user = await signUpWithKey(gateway, key);
     const device = await deviceRow(user.deviceId);
@@ -46,7 +46,7 @@ describe('device key binding at sign-in', () => {
     expect(device?.trust).toBe('BASIC');
   });
 
-  it('refuses a device key without a proof and creates no account', async () => {
+  it('rejects a key without a proof', async () => {
     const key = await createDeviceKey();
     const variables = signUpVariables(key.publicJwk);
     const response = await gateway.graphql(signUpMutation, { variables });
@@ -59,7 +59,7 @@ describe('device key binding at sign-in', () => {
     expect(users).toHaveLength(0);
   });
 
-  it('refuses a proof signed by a key other than the registered one', async () => {
+  it('rejects a proof from another key', async () => {
     const key = await createDeviceKey();
     const other = await createDeviceKey();
     const response = await gateway.graphql(signUpMutation, { variables: signUpVariables(key.publicJwk), headers: { dpop: await signProof(gateway, other) } });
@@ -67,7 +67,7 @@ describe('device key binding at sign-in', () => {
     expect(reasonOf(response)).toBe('key_mismatch');
   });
 
-  it('refuses a sign-up proof for another URL', async () => {
+  it('rejects a sign-up proof for another URL', async () => {
     const key = await createDeviceKey();
     const response = await gateway.graphql(signUpMutation, {
       variables: signUpVariables(key.publicJwk),
@@ -77,14 +77,14 @@ describe('device key binding at sign-in', () => {
     expect(reasonOf(response)).toBe('htu_mismatch');
   });
 
-  it('refuses a device key with private members', async () => {
+  it('rejects a key with private members', async () => {
     const key = await createDeviceKey();
     const response = await gateway.graphql(signUpMutation, { variables: signUpVariables({ ...key.publicJwk, d: key.publicJwk.x }), headers: { dpop: await signProof(gateway, key) } });
 
     expect(errorCode(response)).toBe('BAD_USER_INPUT');
   });
 
-  it('logs in again on the same bound device', async () => {
+  it('logs in again on the bound device', async () => {
     const key = await createDeviceKey();
     const user = await signUpWithKey(gateway, key);
     const again = await loginWithKey(gateway, key, user.email, user.password);
@@ -99,7 +99,7 @@ describe('device key binding at sign-in', () => {
     expect(decodeJwt(user.accessToken).cnf).toBeUndefined();
   });
 
-  it('lists the bound device with its trust details', async () => {
+  it('lists the bound device with trust details', async () => {
     const key = await createDeviceKey();
     const user = await signUpWithKey(gateway, key);
     const response = await dpopGraphql(gateway, key, user.accessToken, '{ myDevices { id current keyBound trust suspended integritySignals attestedAt trustedAt } }');
@@ -109,7 +109,7 @@ describe('device key binding at sign-in', () => {
     ]);
   });
 
-  it('serves a MEDIUM field to a key-bound device', async () => {
+  it('serves MEDIUM fields to a bound device', async () => {
     const key = await createDeviceKey();
     const user = await signUpWithKey(gateway, key);
     const response = await dpopGraphql(gateway, key, user.accessToken, '{ catalog(first: 1) { stock } }');
@@ -117,7 +117,7 @@ describe('device key binding at sign-in', () => {
     expect(response.body.errors).toBeUndefined();
   });
 
-  it('refuses a MEDIUM field to a bearer token with trust UNKNOWN', async () => {
+  it('rejects MEDIUM fields for bearer tokens', async () => {
     const user = await signUp(gateway);
     const response = await gateway.graphql('{ catalog(first: 1) { stock } }', { token: user.accessToken });
 

@@ -183,20 +183,20 @@ describe('DPoP server nonce', () => {
     await nonceGateway?.close();
   });
 
-  it('asks for a nonce with use_dpop_nonce and accepts the proof that carries it', async () => {
+  it('asks for a nonce, then accepts it', async () => {
     const first = await nonceGateway.graphql('{ serverInfo { version } }');
     const nonce = first.headers['dpop-nonce'] as string;
     const bound = await signUpWithKeyAndNonce(nonceGateway, nonceKey, nonce);
-    const refused = await dpopGraphql(nonceGateway, nonceKey, bound, me);
-    const accepted = await dpopGraphql(nonceGateway, nonceKey, bound, me, { proof: { nonce: refused.headers['dpop-nonce'] as string } });
+    const rejected = await dpopGraphql(nonceGateway, nonceKey, bound, me);
+    const accepted = await dpopGraphql(nonceGateway, nonceKey, bound, me, { proof: { nonce: rejected.headers['dpop-nonce'] as string } });
 
-    expect(refused.status).toBe(401);
-    expect(refused.body.errors?.[0]?.extensions?.reason).toBe('nonce_required');
-    expect(refused.headers['www-authenticate']).toContain('error="use_dpop_nonce"');
+    expect(rejected.status).toBe(401);
+    expect(rejected.body.errors?.[0]?.extensions?.reason).toBe('nonce_required');
+    expect(rejected.headers['www-authenticate']).toContain('error="use_dpop_nonce"');
     expect(accepted.status).toBe(200);
   });
 
-  it('refuses a nonce from two windows ago', async () => {
+  it('rejects a nonce from two windows ago', async () => {
     const old = (await nonceGateway.graphql('{ serverInfo { version } }')).headers['dpop-nonce'] as string;
     (nonceGateway.clock as ManualClock).advance(121);
     const bound = await signUpWithKeyAndNonce(nonceGateway, nonceKey, (await nonceGateway.graphql('{ serverInfo { version } }')).headers['dpop-nonce'] as string);

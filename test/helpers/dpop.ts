@@ -41,7 +41,7 @@ export function athOf(accessToken: string): string {
   return createHash('sha256').update(accessToken).digest('base64url');
 }
 
-/** Signs a DPoP proof for a POST to /graphql at the gateway's current time, unless told otherwise. */
+/** Signs a DPoP proof for a POST to /graphql at the gateway's current time, unless `options` set other claims. */
 export async function signProof(gateway: TestGateway, key: DeviceKey, options: ProofOptions = {}): Promise<string> {
   const claims: Record<string, unknown> = {
     jti: options.jti ?? randomUUID(),

@@ -50,7 +50,7 @@ describe('renameDevice', () => {
     expect(response.body.data?.renameDevice).toEqual({ id: user.deviceId, name: 'Work phone' });
   });
 
-  it('rejects an empty name with the field named', async () => {
+  it('rejects an empty name', async () => {
     const { key, user } = await keyBound();
     const response = await dpopGraphql(gateway, key, user.accessToken, renameDevice, { variables: { id: user.deviceId, name: '   ' } });
 
@@ -69,7 +69,7 @@ describe('renameDevice', () => {
 });
 
 describe('removeDevice', () => {
-  it('revokes the sessions on the device and keeps the others', async () => {
+  it('revokes only the device sessions', async () => {
     const phone = await createDeviceKey();
     const user = await signUpWithKey(gateway, phone);
     const tablet = await createDeviceKey();
@@ -82,7 +82,7 @@ describe('removeDevice', () => {
     expect((await dpopGraphql(gateway, tablet, other.accessToken, '{ me { id } }')).body.data?.me).toEqual({ id: user.userId });
   });
 
-  it('drops the device from myDevices and records the removal', async () => {
+  it('drops the device from myDevices', async () => {
     const phone = await createDeviceKey();
     const user = await signUpWithKey(gateway, phone);
     const tablet = await createDeviceKey();
@@ -95,7 +95,7 @@ describe('removeDevice', () => {
     expect(audit.map((row) => row.type)).toContain('device.removed');
   });
 
-  it('creates a new device when the removed one signs in again', async () => {
+  it('creates a new device on sign-in', async () => {
     const { key, user } = await keyBound();
     await dpopGraphql(gateway, key, user.accessToken, removeDevice, { variables: { id: user.deviceId } });
     const again = await loginWithKey(gateway, key, user.email, user.password);
@@ -106,7 +106,7 @@ describe('removeDevice', () => {
 });
 
 describe('trustDevice', () => {
-  it('asks for a second factor on a one-factor session', async () => {
+  it('asks a one-factor session to step up', async () => {
     const { key, user } = await keyBound();
     const response = await dpopGraphql(gateway, key, user.accessToken, trustDevice, { variables: { id: user.deviceId } });
 
@@ -114,7 +114,7 @@ describe('trustDevice', () => {
     expect(response.body.errors?.[0]?.extensions?.acrValues).toEqual(['aal2']);
   });
 
-  it('refuses a device that is not attested', async () => {
+  it('rejects a device without attestation', async () => {
     const { key, user } = await keyBound();
     const token = await aal2Session(user, key);
     const response = await dpopGraphql(gateway, key, token, trustDevice, { variables: { id: user.deviceId } });
@@ -123,7 +123,7 @@ describe('trustDevice', () => {
     expect(response.body.errors?.[0]?.extensions?.currentTrust).toBe('BASIC');
   });
 
-  it('records the confirmation of an attested device', async () => {
+  it('confirms an attested device', async () => {
     const { key, user } = await keyBound();
     await attest(user.deviceId);
     const token = await aal2Session(user, key);
@@ -134,7 +134,7 @@ describe('trustDevice', () => {
     expect(device.trust).toBe('ATTESTED');
   });
 
-  it('refuses a bearer session, which has no device trust', async () => {
+  it('rejects a bearer session, which has no device trust', async () => {
     const user = await signUp(gateway);
     const response = await gateway.graphql(trustDevice, { token: user.accessToken, variables: { id: '00000000-0000-4000-8000-000000000000' } });
 

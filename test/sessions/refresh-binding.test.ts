@@ -47,7 +47,7 @@ describe('refresh of a key-bound session', () => {
     expect(me.body.data?.me).toEqual({ id: user.userId });
   });
 
-  it('refuses a refresh without a proof as DEVICE_MISMATCH and issues nothing', async () => {
+  it('rejects a refresh without a proof', async () => {
     const { key, user } = await signedUp();
     const before = await refreshTokenCount(gateway, user.sessionId);
     const response = await refreshWithProof(gateway, null, user.refreshToken);
@@ -59,7 +59,7 @@ describe('refresh of a key-bound session', () => {
     expect(pairOf(await refreshWithProof(gateway, key, user.refreshToken)).tokenType).toBe('DPoP');
   });
 
-  it('refuses a stolen refresh token used from a second key pair', async () => {
+  it('rejects a stolen token from a second key', async () => {
     const { key, user } = await signedUp();
     const thief = await createDeviceKey();
     const before = await refreshTokenCount(gateway, user.sessionId);
@@ -72,7 +72,7 @@ describe('refresh of a key-bound session', () => {
     expect(errorCode(await refreshWithProof(gateway, key, user.refreshToken))).toBeUndefined();
   });
 
-  it('refuses an invalid proof before looking at the token', async () => {
+  it('rejects an invalid proof first', async () => {
     const { key, user } = await signedUp();
     const response = await refreshWithProof(gateway, key, user.refreshToken, { iat: epochSeconds(clock.now()) - 120 });
 
@@ -81,14 +81,14 @@ describe('refresh of a key-bound session', () => {
     expect(response.headers['www-authenticate']).toContain('error="invalid_dpop_proof"');
   });
 
-  it('refuses a proof whose htu names another URL', async () => {
+  it('rejects a proof for another URL', async () => {
     const { key, user } = await signedUp();
     const response = await refreshWithProof(gateway, key, user.refreshToken, { htu: 'http://127.0.0.1:4000/refresh' });
 
     expect(reasonOf(response)).toBe('htu_mismatch');
   });
 
-  it('returns the same pair for a retry inside the grace window from the device key', async () => {
+  it('repeats the pair for a retry in grace', async () => {
     const { key, user } = await signedUp();
     const first = pairOf(await refreshWithProof(gateway, key, user.refreshToken));
     clock.advance(5);
@@ -97,7 +97,7 @@ describe('refresh of a key-bound session', () => {
     expect(retry).toEqual(first);
   });
 
-  it('treats a retry inside the grace window from another key as theft', async () => {
+  it('treats a retry in grace from another key as theft', async () => {
     const { key, user } = await signedUp();
     pairOf(await refreshWithProof(gateway, key, user.refreshToken));
     const response = await refreshWithProof(gateway, await createDeviceKey(), user.refreshToken);
@@ -106,7 +106,7 @@ describe('refresh of a key-bound session', () => {
     expect(await sessionRevoked(gateway, user.sessionId)).toBe(true);
   });
 
-  it('recovers a lost response after the grace window with a proof from the device key', async () => {
+  it('recovers a lost response with the device key', async () => {
     const { key, user } = await signedUp();
     const lost = pairOf(await refreshWithProof(gateway, key, user.refreshToken));
     clock.advance(30);
@@ -123,7 +123,7 @@ describe('refresh of a key-bound session', () => {
     expect(await auditTypes(gateway, user.sessionId)).toContain('refresh.lost_response_recovered');
   });
 
-  it('returns the recovered pair again for a retry inside the grace window', async () => {
+  it('repeats the recovered pair for a retry', async () => {
     const { key, user } = await signedUp();
     pairOf(await refreshWithProof(gateway, key, user.refreshToken));
     clock.advance(30);
@@ -133,7 +133,7 @@ describe('refresh of a key-bound session', () => {
     expect(retry).toEqual(recovered);
   });
 
-  it('revokes the session when a rotated token returns after the grace window without a proof', async () => {
+  it('revokes on late reuse without a proof', async () => {
     const { key, user } = await signedUp();
     const successor = pairOf(await refreshWithProof(gateway, key, user.refreshToken));
     clock.advance(30);
@@ -144,7 +144,7 @@ describe('refresh of a key-bound session', () => {
     expect(errorCode(await dpopGraphql(gateway, key, successor.accessToken, '{ me { id } }'))).toBe('TOKEN_REVOKED');
   });
 
-  it('revokes the session when a rotated token returns after the grace window from another key', async () => {
+  it('revokes on late reuse from another key', async () => {
     const { key, user } = await signedUp();
     pairOf(await refreshWithProof(gateway, key, user.refreshToken));
     clock.advance(30);
@@ -154,7 +154,7 @@ describe('refresh of a key-bound session', () => {
     expect(await sessionRevoked(gateway, user.sessionId)).toBe(true);
   });
 
-  it('keeps one successor under 10 concurrent refreshes with proofs', async () => {
+  it('keeps one successor under 10 concurrent refreshes', async () => {
     const { key, user } = await signedUp();
     const responses = await Promise.all(Array.from({ length: 10 }, () => refreshWithProof(gateway, key, user.refreshToken)));
     const pairs = responses.map(pairOf);
@@ -163,7 +163,7 @@ describe('refresh of a key-bound session', () => {
     expect(await refreshTokenCount(gateway, user.sessionId)).toBe(2);
   });
 
-  it('keeps one successor under concurrent lost-response recoveries', async () => {
+  it('keeps one successor under concurrent recoveries', async () => {
     const { key, user } = await signedUp();
     pairOf(await refreshWithProof(gateway, key, user.refreshToken));
     clock.advance(30);
