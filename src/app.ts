@@ -26,6 +26,7 @@ export interface StartOptions {
   /** Apply pending migrations before serving. */
   migrate?: boolean;
   state?: StateStore;
+  /** Tier policies; `config.tiers` when omitted. */
   tiers?: TierSet;
 }
 
@@ -65,7 +66,7 @@ export async function startTollgate(options: StartOptions): Promise<Tollgate> {
 
   try {
     const services = await createServices({ config: { ...config, masterKey }, clock, logger, database, state });
-    const gateway = await createGateway({ services, tiers: options.tiers });
+    const gateway = await createGateway({ services, tiers: options.tiers ?? config.tiers });
     return {
       gateway,
       services,

@@ -1,5 +1,7 @@
 import { z } from 'zod';
 
+import { loadTierPolicies, PolicyFileError } from './authz/policy-file.ts';
+import type { TierSet } from './authz/tiers.ts';
 import { attestationConfigFrom, attestationEnvShape, type AttestationConfig } from './devices/attestation/index.ts';
 import { deviceConfigFrom, deviceConfigProblems, deviceEnvShape, type DeviceConfig } from './devices/config.ts';
 
@@ -77,6 +79,8 @@ export interface Config {
   /** Platform attestation: challenge lifetime, validity, Play Integrity and App Attest settings. */
   attestation: AttestationConfig;
   policyFile: string | undefined;
+  /** Tier policies: the built-in tiers with the policy file's overrides and additions. */
+  tiers: TierSet;
   argon2: { memoryCost: number; timeCost: number; parallelism: number };
   redisPrefix: string;
   /** How long the in-process revocation view may serve LOW and MEDIUM fields alone while Redis is unreachable. */
@@ -112,6 +116,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (e.DATABASE_URL && !e.TOLLGATE_MASTER_KEY) {
     throw new ConfigError(['TOLLGATE_MASTER_KEY: required when DATABASE_URL is set (32 random bytes in base64, e.g. `openssl rand -base64 32`)']);
   }
+  const tiers = tierPoliciesFrom(e.TOLLGATE_POLICY_FILE);
   const devices = deviceConfigFrom(e);
   const deviceProblems = deviceConfigProblems(devices, e);
   if (deviceProblems.length > 0) throw new ConfigError(deviceProblems);
@@ -135,10 +140,20 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     trustedProxies: e.TOLLGATE_TRUSTED_PROXIES,
     attestation: attestation.config,
     policyFile: e.TOLLGATE_POLICY_FILE,
+    tiers,
     argon2: { memoryCost: e.TOLLGATE_ARGON2_MEMORY_KIB, timeCost: e.TOLLGATE_ARGON2_ITERATIONS, parallelism: 1 },
     redisPrefix: e.TOLLGATE_REDIS_PREFIX,
     revocationMaxStalenessSeconds: e.TOLLGATE_REVOCATION_MAX_STALENESS_SECONDS,
     logLevel: e.LOG_LEVEL,
     devices,
   };
+}
+
+function tierPoliciesFrom(file: string | undefined): TierSet {
+  try {
+    return loadTierPolicies(file);
+  } catch (error) {
+    if (error instanceof PolicyFileError) throw new ConfigError(error.problems);
+    throw error;
+  }
 }

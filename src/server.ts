@@ -13,6 +13,8 @@ import { applyMiddleware } from 'graphql-middleware';
 
 import type { Principal } from './authz/principal.ts';
 import { compileFieldPolicies, type FieldPolicy } from './authz/compile.ts';
+import type { CallRuleSet } from './authz/call-rules.ts';
+import { defaultCallRules } from './authz/default-call-rules.ts';
 import { buildShield } from './authz/rules.ts';
 import { defaultTiers, tierSet, type TierSet } from './authz/tiers.ts';
 import type { RequestContext } from './context.ts';
@@ -35,6 +37,8 @@ export interface GatewayOptions {
   services: Services;
   /** Tier policies; the built-in defaults when omitted. */
   tiers?: TierSet;
+  /** Rules that read a call's parent or arguments (ownership); the sample domain's when omitted. */
+  callRules?: CallRuleSet;
   typeDefs?: string;
 }
 
@@ -56,7 +60,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
 
   const baseSchema = makeExecutableSchema({ typeDefs, resolvers });
   const policies = compileFieldPolicies(baseSchema, tiers);
-  const schema = applyMiddleware(baseSchema, buildShield(policies, tiers, logger));
+  const schema = applyMiddleware(baseSchema, buildShield(policies, tiers, logger, options.callRules ?? defaultCallRules));
   const metrics = createMetrics(services);
 
   const app = Fastify({
@@ -179,7 +183,7 @@ function wholeOperationStatusPlugin(): ApolloServerPlugin<RequestContext> {
   return {
     async requestDidStart() {
       return {
-        async willSendResponse({ response }) {
+        async willSendResponse({ response, contextValue }) {
           if (response.body.kind !== 'single') return;
           const { data, errors } = response.body.singleResult;
           if (!errors || errors.length === 0) return;
@@ -193,7 +197,8 @@ function wholeOperationStatusPlugin(): ApolloServerPlugin<RequestContext> {
           const code = codeOf(first);
           if (!first || !code) return;
           response.http.status = httpStatusOf(code);
-          const challenge = wwwAuthenticateFor(code, first.extensions ?? {});
+          // RFC 9449 §7.1: a request made with a DPoP-bound token is challenged with the DPoP scheme.
+          const challenge = wwwAuthenticateFor(code, first.extensions ?? {}, contextValue.auth.principal?.tokenType ?? 'Bearer');
           if (challenge) response.http.headers.set('www-authenticate', challenge);
         },
       };

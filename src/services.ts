@@ -1,7 +1,11 @@
 import { AccountService } from './accounts/service.ts';
 import { PasswordHasher } from './accounts/passwords.ts';
+import { AccountSettings } from './accounts/settings.ts';
+import { TotpService } from './accounts/totp.ts';
 import { AuditLog } from './audit/index.ts';
 import { createAuthenticator, type Authenticator } from './authn.ts';
+import { LoginChallenges } from './authz/challenges.ts';
+import { StepUpService } from './authz/stepup.ts';
 import type { Clock } from './clock.ts';
 import type { Config } from './config.ts';
 import { AttestationService } from './devices/attestation/index.ts';
@@ -10,6 +14,7 @@ import { DeviceService } from './devices/service.ts';
 import { TrustPolicy } from './devices/trust.ts';
 import { DeviceTrustService } from './devices/trust-service.ts';
 import type { Logger } from './logger.ts';
+import { PaymentService } from './payments/index.ts';
 import { BulkRevocation } from './sessions/bulk.ts';
 import { RevocationView } from './sessions/revocation.ts';
 import { RevocationService } from './sessions/revoker.ts';
@@ -37,6 +42,12 @@ export interface Services {
   audit: AuditLog;
   sessions: SessionService;
   accounts: AccountService;
+  settings: AccountSettings;
+  totp: TotpService;
+  /** Login challenges; `create` is how a login asks for a second step. */
+  challenges: LoginChallenges;
+  stepUp: StepUpService;
+  payments: PaymentService;
   attestation: AttestationService;
   deviceTrust: DeviceTrustService;
   dpop: DpopVerifier;
@@ -85,7 +96,12 @@ export async function createServices(deps: { config: Config & { masterKey: Buffe
   });
   const devices = new DeviceService({ db, clock, audit, sessions, deviceTrust });
   const hasher = new PasswordHasher(config.argon2);
-  const accounts = new AccountService({ db, clock, logger, hasher, sessions, audit, defaultScopes: defaultUserScopes });
+  const challenges = new LoginChallenges({ state, clock, audit });
+  const accounts = new AccountService({ db, clock, logger, hasher, sessions, audit, challenges, defaultScopes: defaultUserScopes });
+  const settings = new AccountSettings({ db, state, clock, audit, hasher, sessions });
+  const totp = new TotpService({ db, state, clock, audit, masterKey: config.masterKey, issuer: 'Tollgate' });
+  const stepUp = new StepUpService({ db, state, clock, logger, audit, hasher, totp, sessions, accounts, challenges });
+  const payments = new PaymentService({ db, clock, audit });
   const attestation = new AttestationService({ db, state, clock, logger, audit, deviceTrust, config: config.attestation, clockSkewSeconds: config.clockSkewSeconds });
   const revocations = new RevocationService({ db, clock, logger, audit, revocation, ring });
   const bulkRevocations = new BulkRevocation({ db, clock, logger, audit, revocation, retentionSeconds });
@@ -95,7 +111,7 @@ export async function createServices(deps: { config: Config & { masterKey: Buffe
   await revocation.start();
   await hasher.warmUp();
 
-  return { config, clock, logger, database, state, ring, access, revocation, revocations, bulkRevocations, audit, sessions, accounts, attestation, deviceTrust, dpop, devices, hasher, authenticator };
+  return { config, clock, logger, database, state, ring, access, revocation, revocations, bulkRevocations, audit, sessions, accounts, settings, totp, challenges, stepUp, payments, attestation, deviceTrust, dpop, devices, hasher, authenticator };
 }
 
 export function stopServices(services: Services): void {

@@ -7,6 +7,7 @@ import type { Clock } from '../clock.ts';
 import { sha256 } from '../crypto/index.ts';
 import { registerDevice, type DeviceInput } from '../devices/registry.ts';
 import { TollgateError } from '../errors.ts';
+import type { LoginChallenges, StepUpChallenge } from '../authz/challenges.ts';
 import type { Logger } from '../logger.ts';
 import type { RequestFacts, SessionService } from '../sessions/service.ts';
 import type { Db } from '../store/db.ts';
@@ -34,6 +35,8 @@ export interface AccountServiceDeps {
   hasher: PasswordHasher;
   sessions: SessionService;
   audit: AuditLog;
+  /** Creates the StepUpChallenge a login answers when the account has a second factor. */
+  challenges: Pick<LoginChallenges, 'create'>;
   defaultScopes: string[];
 }
 
@@ -73,11 +76,12 @@ export class AccountService {
   }
 
   /**
-   * Verifies the password and starts a session. An unknown email and a wrong password produce the
-   * same error after the same argon2id work.
+   * Verifies the password and starts a session, or answers a challenge for the second factor when
+   * the account has a confirmed one. An unknown email and a wrong password produce the same error
+   * after the same argon2id work.
    */
-  async login(input: { email: string; password: string; device: DeviceInput }, facts: RequestFacts): Promise<SignInResult> {
-    const user = await this.deps.db.user.findUnique({ where: { email: input.email }, select: { id: true, passwordHash: true } });
+  async login(input: { email: string; password: string; device: DeviceInput }, facts: RequestFacts): Promise<SignInResult | StepUpChallenge> {
+    const user = await this.deps.db.user.findUnique({ where: { email: input.email }, select: { id: true, passwordHash: true, totpConfirmedAt: true } });
     const valid = await this.deps.hasher.verifyOrDummy(user?.passwordHash, input.password);
 
     if (!user || !valid) {
@@ -91,16 +95,24 @@ export class AccountService {
       throw new TollgateError('INVALID_CREDENTIALS');
     }
 
+    if (user.totpConfirmedAt) {
+      return this.deps.challenges.create({ userId: user.id, device: input.device, methods: ['TOTP'], reasons: ['second_factor_enrolled'] }, facts);
+    }
+    return this.openSession(user.id, input.device, { acr: 'aal1', amr: ['pwd'] }, facts);
+  }
+
+  /** Registers the device and starts a session for a user whose authentication is complete. */
+  async openSession(userId: string, deviceInput: DeviceInput, authentication: { acr: string; amr: string[] }, facts: RequestFacts): Promise<SignInResult> {
     const now = this.deps.clock.now();
     return this.deps.db.$transaction(async (tx) => {
-      const device = await registerDevice(tx, this.deps.clock, user.id, input.device);
+      const device = await registerDevice(tx, this.deps.clock, userId, deviceInput);
       const { sessionId, pair } = await this.deps.sessions.start(
-        { userId: user.id, deviceId: device.id, scopes: this.deps.defaultScopes, acr: 'aal1', amr: ['pwd'], authTime: now, jkt: device.jkt },
+        { userId, deviceId: device.id, scopes: this.deps.defaultScopes, acr: authentication.acr, amr: authentication.amr, authTime: now, jkt: device.jkt },
         facts,
         tx,
       );
-      await this.deps.audit.record({ type: 'login.succeeded', userId: user.id, sessionId, deviceId: device.id, ip: facts.ip, data: { newDevice: device.isNew } }, tx);
-      return { userId: user.id, sessionId, deviceId: device.id, pair };
+      await this.deps.audit.record({ type: 'login.succeeded', userId, sessionId, deviceId: device.id, ip: facts.ip, data: { newDevice: device.isNew, amr: authentication.amr } }, tx);
+      return { userId, sessionId, deviceId: device.id, pair };
     });
   }
 }

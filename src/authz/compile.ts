@@ -38,6 +38,12 @@ function readDeclaration(schema: GraphQLSchema, node: GraphQLObjectType | GraphQ
   return { public: isPublic, authenticated, scopes, tier };
 }
 
+/** The declaration on an object type itself, which its fields inherit unless they declare their own. */
+export function typePolicyOf(schema: GraphQLSchema, type: GraphQLObjectType): FieldPolicy | undefined {
+  const declaration = readDeclaration(schema, type);
+  return declaration && { coordinate: type.name, declaredOn: 'type', ...declaration };
+}
+
 /**
  * Resolves the policy of every field of every object type, root, payload and connection types
  * included. Throws `PolicyCompileError` listing every field without a declaration, every unknown

@@ -27,6 +27,8 @@ export interface Principal {
   /** Whether this request carried a valid DPoP proof for `jkt`. */
   dpopVerified: boolean;
   deviceTrust: DeviceTrust;
+  /** Epoch seconds of the device's last passed platform attestation, when it has one. */
+  attestedAt?: number;
   riskLevel: RiskLevel;
   /**
    * How far the revocation check of this request can be trusted: `cached` or `stale` when Redis was
@@ -37,7 +39,7 @@ export interface Principal {
 
 export function principalFromClaims(
   claims: AccessClaims,
-  extra: { dpopVerified?: boolean; deviceTrust?: DeviceTrust; riskLevel?: RiskLevel; revocation?: RevocationFreshness } = {},
+  extra: { dpopVerified?: boolean; deviceTrust?: DeviceTrust; attestedAt?: number; riskLevel?: RiskLevel; revocation?: RevocationFreshness } = {},
 ): Principal {
   return {
     userId: claims.sub,
@@ -55,6 +57,7 @@ export function principalFromClaims(
     dpopVerified: extra.dpopVerified ?? false,
     // Until a device proves possession of a key or attests, it has the lowest trust and risk inputs.
     deviceTrust: extra.deviceTrust ?? 'UNKNOWN',
+    attestedAt: extra.attestedAt,
     riskLevel: extra.riskLevel ?? 'LOW',
     revocation: extra.revocation ?? 'verified',
   };

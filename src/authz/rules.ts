@@ -1,51 +1,51 @@
-import { allow, deny, rule, shield } from 'graphql-shield';
+import { deny, rule, shield } from 'graphql-shield';
 import type { IRules } from 'graphql-shield';
+import type { GraphQLResolveInfo } from 'graphql';
 
 import { epochSeconds } from '../clock.ts';
-import { TollgateError } from '../errors.ts';
+import { isTollgateError, TollgateError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { RequestContext } from '../context.ts';
-import { policyKey, type FieldPolicy } from './compile.ts';
-import { evaluateTier, satisfiesScopes, type TierSet } from './tiers.ts';
+import { callRulesFor, type CallRule, type CallRuleSet } from './call-rules.ts';
+import { PolicyCompileError, policyKey, type FieldPolicy } from './compile.ts';
+import { effectivePolicyOf } from './effective.ts';
+import { evaluateRequirements, type PolicyRequirements, type TierSet } from './tiers.ts';
 
-/** Decides one field policy for the request's principal. */
+/** Decides one field policy for the request's principal, without the field's call rules. */
 export function evaluatePolicy(policy: FieldPolicy, tiers: TierSet, context: RequestContext): TollgateError | undefined {
-  if (policy.public && !policy.scopes) return undefined;
-  const principal = context.auth.principal;
+  return evaluateRequirements(effectivePolicyOf(policy, tiers), context.auth.principal, epochSeconds(context.clock.now()));
+}
 
-  if (policy.tier) {
-    const denial = evaluateTier(tiers.get(policy.tier)!, principal, epochSeconds(context.clock.now()));
-    if (denial) return denial;
-  }
-  if ((policy.authenticated || policy.scopes) && !principal) {
-    return new TollgateError('UNAUTHENTICATED');
-  }
-  if (policy.scopes && principal && !satisfiesScopes(principal, policy.scopes)) {
-    return new TollgateError('INSUFFICIENT_SCOPE', undefined, { requiredScopes: policy.scopes });
-  }
-  return undefined;
+type ShieldRule = ReturnType<ReturnType<typeof rule>>;
+
+interface RuleSpec {
+  key: string;
+  requirements: PolicyRequirements;
+  callRules: CallRule[];
 }
 
 /**
- * Builds the graphql-shield middleware: one rule per distinct policy, every object field mapped to
- * its rule, and `deny` for anything else. Policy rules read only the principal, so their results are
- * kept per request, keyed by the rule and the principal's token: a `login` inside the request that
- * changes the principal gets a fresh decision.
+ * Builds the graphql-shield middleware: one rule per distinct policy and set of call rules, every
+ * object field mapped to its rule, and `deny` for anything else. Throws `PolicyCompileError` when a
+ * call rule names a type or field the schema does not have.
  */
-export function buildShield(policies: Map<string, FieldPolicy>, tiers: TierSet, logger: Logger) {
-  const rules = new Map<string, ReturnType<ReturnType<typeof rule>>>();
-  const tree: Record<string, Record<string, unknown>> = {};
+export function buildShield(policies: Map<string, FieldPolicy>, tiers: TierSet, logger: Logger, callRules: CallRuleSet = new Map()) {
+  assertCallRulesMatchSchema(policies, callRules);
+  const rules = new Map<string, ShieldRule>();
+  const tree: Record<string, Record<string, ShieldRule>> = {};
 
   for (const policy of policies.values()) {
+    const fieldCallRules = callRulesFor(callRules, policy.coordinate);
     const key = policyKey(policy);
-    let fieldRule = rules.get(key);
+    const name = fieldCallRules.length === 0 ? key : `${key}+call:${fieldCallRules.map((callRule) => callRule.name).join(',')}`;
+    let fieldRule = rules.get(name);
     if (!fieldRule) {
-      fieldRule = createPolicyRule(key, policy, tiers, logger);
-      rules.set(key, fieldRule);
+      fieldRule = createFieldRule(name, { key, requirements: effectivePolicyOf(policy, tiers), callRules: fieldCallRules }, tiers, logger);
+      rules.set(name, fieldRule);
     }
     const [typeName, fieldName] = policy.coordinate.split('.') as [string, string];
     tree[typeName] ??= {};
-    (tree[typeName] as Record<string, unknown>)[fieldName] = fieldRule;
+    tree[typeName][fieldName] = fieldRule;
   }
 
   return shield(tree as IRules, {
@@ -56,24 +56,47 @@ export function buildShield(policies: Map<string, FieldPolicy>, tiers: TierSet, 
   });
 }
 
-function createPolicyRule(key: string, policy: FieldPolicy, tiers: TierSet, logger: Logger) {
-  // graphql-shield's own caches key on the rule name alone; this rule keeps its results per request
-  // in the context instead, keyed on the principal as well.
-  return rule(key, { cache: 'no_cache' })((_parent, _args, context: RequestContext, info) => {
-    const cacheKey = `${key}#${context.auth.principal?.tokenId ?? 'anonymous'}`;
-    const cached = context.ruleResults.get(cacheKey);
-    if (cached !== undefined) return cached;
+function assertCallRulesMatchSchema(policies: Map<string, FieldPolicy>, callRules: CallRuleSet): void {
+  const typeNames = new Set([...policies.keys()].map((coordinate) => coordinate.slice(0, coordinate.indexOf('.'))));
+  const unknown = [...callRules.keys()].filter((coordinate) => (coordinate.includes('.') ? !policies.has(coordinate) : !typeNames.has(coordinate)));
+  if (unknown.length > 0) {
+    throw new PolicyCompileError(unknown.map((coordinate) => `${coordinate}: a call rule names a type or field that schema.graphql does not have`));
+  }
+}
 
-    let result: true | TollgateError;
+/**
+ * graphql-shield turns an exception inside a rule into a silent denial, and its own caches key on
+ * the rule name alone. This rule therefore catches its own errors, and keeps the principal-only
+ * decision per request in the context, keyed on the principal's token as well: a `login` inside the
+ * request that changes the principal gets a fresh decision. Call rules read the parent or arguments
+ * and run on every call.
+ */
+function createFieldRule(name: string, spec: RuleSpec, tiers: TierSet, logger: Logger): ShieldRule {
+  return rule(name, { cache: 'no_cache' })(async (parent: unknown, args: Record<string, unknown>, context: RequestContext, info: GraphQLResolveInfo) => {
     try {
-      result = evaluatePolicy(policy, tiers, context) ?? true;
+      const decision = decidePolicy(spec, context);
+      if (decision !== true) return decision;
+
+      for (const callRule of spec.callRules) {
+        const denial = await callRule.check({ parent, args, context, tiers });
+        if (denial) return denial;
+      }
+      return true;
     } catch (error) {
-      logger.error({ err: error, rule: key, field: `${info.parentType.name}.${info.fieldName}`, requestId: context.requestId }, 'authorization rule failed');
-      result = new TollgateError('INTERNAL_SERVER_ERROR');
+      // A call rule may reject bad input with a client-actionable error; anything else is a bug.
+      if (isTollgateError(error)) return error;
+      logger.error({ err: error, rule: name, field: `${info.parentType.name}.${info.fieldName}`, requestId: context.requestId }, 'authorization rule failed');
+      return new TollgateError('INTERNAL_SERVER_ERROR');
     }
-    context.ruleResults.set(cacheKey, result);
-    return result;
   });
 }
 
-export { allow };
+function decidePolicy(spec: RuleSpec, context: RequestContext): true | TollgateError {
+  const cacheKey = `${spec.key}#${context.auth.principal?.tokenId ?? 'anonymous'}`;
+  const cached = context.ruleResults.get(cacheKey);
+  if (cached !== undefined) return cached;
+
+  const result = evaluateRequirements(spec.requirements, context.auth.principal, epochSeconds(context.clock.now())) ?? true;
+  context.ruleResults.set(cacheKey, result);
+  return result;
+}

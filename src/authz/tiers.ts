@@ -1,9 +1,8 @@
 import { TollgateError } from '../errors.ts';
 import { riskRank, trustRank, type DeviceTrust, type Principal, type RiskLevel } from './principal.ts';
 
-/** A named policy a field opts into with `@sensitive(tier:)`. */
-export interface TierPolicy {
-  name: string;
+/** What a request must satisfy: a tier's policy, or a field's effective policy after its directives are combined. */
+export interface PolicyRequirements {
   /** PUBLIC is the only built-in tier that needs no token. */
   requiresToken: boolean;
   /** Alternatives of conjunctions, as in `@requiresScopes`. */
@@ -15,11 +14,18 @@ export interface TierPolicy {
   acrValues?: string[];
   maxRiskLevel?: RiskLevel;
   requireDpop?: boolean;
+  /** Maximum seconds since the device's last passed platform attestation. */
+  maxAttestationAgeSeconds?: number;
   /**
    * Serve only when Redis confirmed the token is not revoked. Without it, an in-process revocation
    * view younger than the staleness bound is enough while Redis is unreachable.
    */
   requireVerifiedRevocation?: boolean;
+}
+
+/** A named policy a field opts into with `@sensitive(tier:)`. */
+export interface TierPolicy extends PolicyRequirements {
+  name: string;
 }
 
 export type TierSet = ReadonlyMap<string, TierPolicy>;
@@ -52,42 +58,55 @@ export function satisfiesScopes(principal: Principal, alternatives: string[][]):
 }
 
 /**
- * Checks a principal against a tier. Returns undefined when allowed, otherwise the error the client
+ * Checks a principal against a policy. Returns undefined when allowed, otherwise the error the client
  * can act on. Checks run from the one the user can do least about to the one a step-up fixes, so
  * a challenge is only sent when stepping up would actually help.
  */
-export function evaluateTier(tier: TierPolicy, principal: Principal | null, nowSeconds: number): TollgateError | undefined {
-  if (!tier.requiresToken) return undefined;
+export function evaluateRequirements(policy: PolicyRequirements, principal: Principal | null, nowSeconds: number): TollgateError | undefined {
+  if (!policy.requiresToken) return undefined;
   if (!principal) return new TollgateError('UNAUTHENTICATED');
 
-  const unverified = revocationUnverified(tier, principal);
+  const unverified = revocationUnverified(policy, principal);
   if (unverified) return unverified;
 
-  if (tier.scopes && !satisfiesScopes(principal, tier.scopes)) {
-    return new TollgateError('INSUFFICIENT_SCOPE', undefined, { requiredScopes: tier.scopes });
+  if (policy.scopes && !satisfiesScopes(principal, policy.scopes)) {
+    return new TollgateError('INSUFFICIENT_SCOPE', undefined, { requiredScopes: policy.scopes });
   }
-  if (tier.requireDpop && !principal.dpopVerified) {
+  if (policy.requireDpop && !principal.dpopVerified) {
     return new TollgateError('DPOP_PROOF_INVALID', 'This field needs a DPoP-bound access token and a DPoP proof on the request.', { reason: 'proof_required' });
   }
-  if (tier.minDeviceTrust && trustRank(principal.deviceTrust) < trustRank(tier.minDeviceTrust)) {
-    return new TollgateError('DEVICE_TRUST_REQUIRED', undefined, { requiredTrust: tier.minDeviceTrust, currentTrust: principal.deviceTrust });
+  if (policy.minDeviceTrust && trustRank(principal.deviceTrust) < trustRank(policy.minDeviceTrust)) {
+    return new TollgateError('DEVICE_TRUST_REQUIRED', undefined, { requiredTrust: policy.minDeviceTrust, currentTrust: principal.deviceTrust });
   }
-  if (tier.maxRiskLevel && riskRank(principal.riskLevel) > riskRank(tier.maxRiskLevel)) {
-    return new TollgateError('RISK_DENIED', undefined, { reasons: [`session risk ${principal.riskLevel} exceeds ${tier.maxRiskLevel}`] });
+  if (policy.maxAttestationAgeSeconds !== undefined && !attestedWithin(principal, policy.maxAttestationAgeSeconds, nowSeconds)) {
+    return new TollgateError('DEVICE_TRUST_REQUIRED', 'This field needs a recent platform attestation of the device: attest the device again.', {
+      requiredTrust: policy.minDeviceTrust ?? 'ATTESTED',
+      currentTrust: principal.deviceTrust,
+      reason: 'attestation_too_old',
+      maxAttestationAge: policy.maxAttestationAgeSeconds,
+    });
   }
-  if (tier.acrValues && !tier.acrValues.includes(principal.acr)) {
-    return stepUp(tier, 'authentication_too_weak');
+  if (policy.maxRiskLevel && riskRank(principal.riskLevel) > riskRank(policy.maxRiskLevel)) {
+    return new TollgateError('RISK_DENIED', undefined, { reasons: [`session risk ${principal.riskLevel} exceeds ${policy.maxRiskLevel}`] });
   }
-  if (tier.maxAuthAgeSeconds !== undefined && nowSeconds - principal.authTime > tier.maxAuthAgeSeconds) {
-    return stepUp(tier, 'authentication_too_old');
+  if (policy.acrValues && !policy.acrValues.includes(principal.acr)) {
+    return stepUpRequired(policy, 'authentication_too_weak');
+  }
+  if (policy.maxAuthAgeSeconds !== undefined && nowSeconds - principal.authTime > policy.maxAuthAgeSeconds) {
+    return stepUpRequired(policy, 'authentication_too_old');
   }
   return undefined;
 }
 
-function stepUp(tier: TierPolicy, reason: 'authentication_too_weak' | 'authentication_too_old'): TollgateError {
+function attestedWithin(principal: Principal, maxAgeSeconds: number, nowSeconds: number): boolean {
+  return principal.attestedAt !== undefined && nowSeconds - principal.attestedAt <= maxAgeSeconds;
+}
+
+/** The `STEP_UP_REQUIRED` error for a policy: RFC 9470 `acr_values` and `max_age` as extensions. */
+export function stepUpRequired(policy: PolicyRequirements, reason: 'authentication_too_weak' | 'authentication_too_old'): TollgateError {
   return new TollgateError('STEP_UP_REQUIRED', undefined, {
-    acrValues: tier.acrValues ?? [],
-    maxAge: tier.maxAuthAgeSeconds ?? null,
+    acrValues: policy.acrValues ?? [],
+    maxAge: policy.maxAuthAgeSeconds ?? null,
     reason,
   });
 }
@@ -96,7 +115,7 @@ function stepUp(tier: TierPolicy, reason: 'authentication_too_weak' | 'authentic
  * Fails closed when the revocation check could not reach Redis: always once the in-process view is
  * older than its staleness bound, and at once for policies that require a verified check.
  */
-function revocationUnverified(policy: TierPolicy, principal: Principal): TollgateError | undefined {
+function revocationUnverified(policy: PolicyRequirements, principal: Principal): TollgateError | undefined {
   const freshness = principal.revocation ?? 'verified';
   if (freshness === 'verified') return undefined;
   if (freshness === 'cached' && !policy.requireVerifiedRevocation) return undefined;

@@ -24,7 +24,7 @@ const loginSchema = z.object({
 });
 
 /** Makes the new session the request's principal, so the payload's nested fields can be read. */
-async function adoptSession(context: RequestContext, result: SignInResult) {
+export async function adoptSession(context: RequestContext, result: SignInResult) {
   const claims = await context.services.access.verify(result.pair.accessToken);
   context.auth.principal = principalFromClaims(claims, { deviceTrust: await trustOfNewSession(context.services, result.deviceId, claims) });
   return {
@@ -52,7 +52,9 @@ export const authResolvers = {
     async login(_parent: unknown, args: { input: unknown }, context: RequestContext) {
       const input = parseInput(loginSchema, args.input);
       const device = await proveDeviceKey(context.services.dpop, context.facts.http, input.device);
-      return adoptSession(context, await context.services.accounts.login({ ...input, device }, context.facts));
+      const result = await context.services.accounts.login({ ...input, device }, context.facts);
+      if ('challengeId' in result) return { __typename: 'StepUpChallenge', ...result };
+      return adoptSession(context, result);
     },
 
     async refreshSession(_parent: unknown, args: { refreshToken: string }, context: RequestContext) {

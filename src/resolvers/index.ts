@@ -1,17 +1,21 @@
 import { adminResolvers } from './admin.ts';
+import { accountResolvers } from './account.ts';
 import { attestationResolvers } from './attestation.ts';
 import { authResolvers } from './auth.ts';
 import { catalogResolvers } from './catalog.ts';
 import { deviceResolvers } from './devices.ts';
+import { paymentResolvers } from './payments.ts';
 import { DateTime } from './scalars.ts';
+import { stepUpResolvers } from './stepup.ts';
 import { userResolvers } from './users.ts';
 
 export const resolvers = {
   DateTime,
-  Query: { ...userResolvers.Query, ...catalogResolvers.Query, ...adminResolvers.Query },
-  Mutation: { ...authResolvers.Mutation, ...attestationResolvers.Mutation, ...deviceResolvers.Mutation, ...adminResolvers.Mutation },
+  Query: { ...userResolvers.Query, ...catalogResolvers.Query, ...paymentResolvers.Query, ...adminResolvers.Query },
+  Mutation: { ...authResolvers.Mutation, ...attestationResolvers.Mutation, ...stepUpResolvers.Mutation, ...accountResolvers.Mutation, ...paymentResolvers.Mutation, ...deviceResolvers.Mutation, ...adminResolvers.Mutation },
   AuthResult: authResolvers.AuthResult,
-  User: userResolvers.User,
+  User: { ...userResolvers.User, ...accountResolvers.User },
+  Transaction: paymentResolvers.Transaction,
   Session: userResolvers.Session,
   Device: { ...userResolvers.Device, ...deviceResolvers.Device },
   AdminDevice: adminResolvers.AdminDevice,

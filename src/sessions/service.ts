@@ -345,6 +345,36 @@ export class SessionService {
     return { kind: 'rotated', pair, sessionId: session.id, userId: session.userId, deviceId: session.deviceId };
   }
 
+  /**
+   * Records a step-up on the session (fresh auth_time, the acr and amr `authenticate` returns for the
+   * session's current ones) and rotates its refresh token, so later refreshes keep the new
+   * authentication. The token the app held becomes the predecessor: inside the grace window it
+   * returns this pair, later it counts as reuse, exactly as after a refresh.
+   */
+  async reauthenticate(sessionId: string, authenticate: (current: { acr: string; amr: string[] }) => { acr: string; amr: string[] }, facts: RequestFacts): Promise<TokenPair> {
+    type Outcome = { kind: 'failed'; code: 'REFRESH_TOKEN_INVALID' | 'SESSION_EXPIRED' | 'SESSION_REVOKED' } | { kind: 'reauthenticated'; pair: TokenPair };
+    const outcome = await this.deps.db.$transaction(
+      async (tx): Promise<Outcome> => {
+        const now = this.deps.clock.now();
+        await tx.$queryRaw`SELECT id FROM sessions WHERE id = ${sessionId}::uuid FOR UPDATE`;
+        const session = await tx.session.findUniqueOrThrow({ where: { id: sessionId } });
+        const current = await tx.refreshToken.findFirst({ where: { sessionId, rotatedAt: null }, orderBy: { createdAt: 'desc' } });
+        const failure = this.sessionFailure(session, current?.expiresAt ?? now, now);
+        if (failure) return { kind: 'failed', code: failure.code };
+        if (!current) return { kind: 'failed', code: 'REFRESH_TOKEN_INVALID' };
+
+        const next = authenticate({ acr: session.acr, amr: session.amr });
+        const updated = await tx.session.update({ where: { id: sessionId }, data: { acr: next.acr, amr: next.amr, authTime: now }, include: { device: { select: { jkt: true } } } });
+        const pair = await this.rotateCurrent(tx, updated, current.id, now);
+        await this.deps.audit.record({ type: 'token.rotated', userId: session.userId, sessionId, deviceId: session.deviceId, ip: facts.ip, reason: 'step_up', data: { parentTokenId: current.id } }, tx);
+        return { kind: 'reauthenticated', pair };
+      },
+      { maxWait: 10_000, timeout: 15_000 },
+    );
+    if (outcome.kind === 'failed') throw new TollgateError(outcome.code);
+    return outcome.pair;
+  }
+
   /** The successor pair when `token` is the immediate predecessor and the grace window is still open. */
   private async graceReplay(tx: Transaction, token: { id: string; rotatedAt: Date | null; successorId: string | null; graceResult: Uint8Array | null }, now: Date): Promise<TokenPair | undefined> {
     if (!token.rotatedAt || !token.successorId || !token.graceResult) return undefined;
