@@ -59,8 +59,6 @@ export interface RiskEngineDeps {
   sessionLifetimeSeconds: number;
 }
 
-type SessionWriter = Pick<Db, 'session'>;
-
 const deviceFactsSelect = { id: true, trust: true, integritySignals: true, suspendedAt: true } as const;
 
 /**
@@ -197,9 +195,8 @@ export class RiskEngine {
    * Decides a refresh of a valid session before it rotates. Returns the session's risk level after
    * this refresh; throws `RATE_LIMITED`, `DEVICE_SUSPENDED` or `RISK_DENIED`. A refresh cannot step
    * up, so a step-up decision raises the session's level instead and lets tier policies ask later.
-   * A caller that holds the session row locked passes its transaction as `sessionWriter`.
    */
-  async assessRefresh(input: { userId: string; sessionId: string; deviceId: string; sessionRiskLevel: string; facts: RiskFacts }, sessionWriter: SessionWriter = this.deps.db): Promise<RiskLevel> {
+  async assessRefresh(input: { userId: string; sessionId: string; deviceId: string; sessionRiskLevel: string; facts: RiskFacts }): Promise<RiskLevel> {
     const ids = { userId: input.userId, sessionId: input.sessionId, deviceId: input.deviceId, ip: input.facts.ip };
     await this.deps.limits.consume('refreshDevice', input.deviceId);
 
@@ -223,7 +220,7 @@ export class RiskEngine {
     await this.signals.rememberLocation(input.userId, location);
     const current = isLevel(input.sessionRiskLevel) ? input.sessionRiskLevel : 'LOW';
     if (riskRank(decision.level) <= riskRank(current)) return current;
-    await this.setSessionRisk(input.sessionId, decision.level, sessionWriter);
+    await this.setSessionRisk(input.sessionId, decision.level);
     return decision.level;
   }
 
@@ -307,8 +304,8 @@ export class RiskEngine {
   }
 
   /** Writes a session's risk level to PostgreSQL and to its mirror in the state store. */
-  async setSessionRisk(sessionId: string, level: RiskLevel, sessionWriter: SessionWriter = this.deps.db): Promise<void> {
-    await sessionWriter.session.update({ where: { id: sessionId }, data: { riskLevel: level } });
+  async setSessionRisk(sessionId: string, level: RiskLevel): Promise<void> {
+    await this.deps.db.session.update({ where: { id: sessionId }, data: { riskLevel: level } });
     await this.mirrorSessionRisk(sessionId, level);
   }
 
