@@ -4,6 +4,7 @@ import { loadTierPolicies, PolicyFileError } from './authz/policy-file.ts';
 import type { TierSet } from './authz/tiers.ts';
 import { attestationConfigFrom, attestationEnvShape, type AttestationConfig } from './devices/attestation/index.ts';
 import { deviceConfigFrom, deviceConfigProblems, deviceEnvShape, type DeviceConfig } from './devices/config.ts';
+import { hardeningConfigFrom, riskConfigFrom, riskEnvShape, type HardeningConfig, type RiskConfig } from './risk/config.ts';
 
 /**
  * Reads and validates Tollgate's environment. A bad value stops start-up with a message that names
@@ -53,6 +54,7 @@ const envSchema = z.object({
   TOLLGATE_REVOCATION_MAX_STALENESS_SECONDS: seconds(30, 0).refine((value) => value <= 3600, 'at most 3600 seconds'),
   ...deviceEnvShape,
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  ...riskEnvShape,
 });
 
 export type Env = z.input<typeof envSchema>;
@@ -91,6 +93,10 @@ export interface Config {
 }
 
 export class ConfigError extends Error {
+  /** Risk signals, decisions and rate limits. */
+  risk: RiskConfig;
+  /** GraphQL request limits: depth, aliases, cost, tokens, directives, batching, introspection. */
+  hardening: HardeningConfig;
   constructor(readonly problems: string[]) {
     super(`invalid configuration:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`);
     this.name = 'ConfigError';
@@ -123,6 +129,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 
   return {
     nodeEnv: e.NODE_ENV,
+  let risk: RiskConfig;
+  try {
+    risk = riskConfigFrom(e);
+  } catch (error) {
+    throw new ConfigError([(error as Error).message]);
+  }
     host: e.HOST,
     port: e.PORT,
     databaseUrl: e.DATABASE_URL,
@@ -150,6 +162,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 }
 
 function tierPoliciesFrom(file: string | undefined): TierSet {
+    risk,
+    hardening: hardeningConfigFrom(e, e.NODE_ENV),
   try {
     return loadTierPolicies(file);
   } catch (error) {
