@@ -2,6 +2,7 @@ import { principalFromClaims, type Principal } from './authz/principal.ts';
 import { authenticateKeyBound, type KeyBoundDeps } from './devices/authenticate.ts';
 import type { HttpRequestFacts } from './devices/dpop.ts';
 import { TollgateError } from './errors.ts';
+import { riskLevelFrom, sessionRiskKey } from './risk/index.ts';
 import type { RevocationView } from './sessions/revocation.ts';
 import type { AccessTokenService } from './tokens/access.ts';
 
@@ -30,11 +31,11 @@ export function createAuthenticator(deps: { access: AccessTokenService; revocati
       const jkt = claims.cnf?.jkt;
       if (jkt) return authenticateKeyBound(deps, { token, claims: { ...claims, cnf: { jkt } }, scheme: match[1] as string, http: headers.http });
 
-      const revocation = await deps.revocation.check({ sessionId: claims.sid, deviceId: claims.did, userId: claims.sub, issuedAt: claims.iat });
+      const revocation = await deps.revocation.check({ sessionId: claims.sid, deviceId: claims.did, userId: claims.sub, issuedAt: claims.iat }, [sessionRiskKey(claims.sid)]);
       if (revocation.revoked) throw new TollgateError('TOKEN_REVOKED');
 
       // The tier rules decide which fields an unverified revocation check may still serve.
-      return principalFromClaims(claims, { revocation: revocation.freshness });
+      return principalFromClaims(claims, { revocation: revocation.freshness, riskLevel: riskLevelFrom(revocation.extra?.[0]) });
     },
   };
 }
