@@ -53,8 +53,8 @@ const envSchema = z.object({
   TOLLGATE_REDIS_PREFIX: z.string().default('tollgate:'),
   TOLLGATE_REVOCATION_MAX_STALENESS_SECONDS: seconds(30, 0).refine((value) => value <= 3600, 'at most 3600 seconds'),
   ...deviceEnvShape,
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   ...riskEnvShape,
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
 export type Env = z.input<typeof envSchema>;
@@ -90,13 +90,13 @@ export interface Config {
   logLevel: string;
   /** DPoP proofs, device trust and session lifetimes by trust level. */
   devices: DeviceConfig;
-}
-
-export class ConfigError extends Error {
   /** Risk signals, decisions and rate limits. */
   risk: RiskConfig;
   /** GraphQL request limits: depth, aliases, cost, tokens, directives, batching, introspection. */
   hardening: HardeningConfig;
+}
+
+export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
     super(`invalid configuration:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`);
     this.name = 'ConfigError';
@@ -126,15 +126,15 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const devices = deviceConfigFrom(e);
   const deviceProblems = deviceConfigProblems(devices, e);
   if (deviceProblems.length > 0) throw new ConfigError(deviceProblems);
-
-  return {
-    nodeEnv: e.NODE_ENV,
   let risk: RiskConfig;
   try {
     risk = riskConfigFrom(e);
   } catch (error) {
     throw new ConfigError([(error as Error).message]);
   }
+
+  return {
+    nodeEnv: e.NODE_ENV,
     host: e.HOST,
     port: e.PORT,
     databaseUrl: e.DATABASE_URL,
@@ -158,12 +158,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     revocationMaxStalenessSeconds: e.TOLLGATE_REVOCATION_MAX_STALENESS_SECONDS,
     logLevel: e.LOG_LEVEL,
     devices,
+    risk,
+    hardening: hardeningConfigFrom(e, e.NODE_ENV),
   };
 }
 
 function tierPoliciesFrom(file: string | undefined): TierSet {
-    risk,
-    hardening: hardeningConfigFrom(e, e.NODE_ENV),
   try {
     return loadTierPolicies(file);
   } catch (error) {
