@@ -15,6 +15,7 @@ import { TrustPolicy } from './devices/trust.ts';
 import { DeviceTrustService } from './devices/trust-service.ts';
 import type { Logger } from './logger.ts';
 import { PaymentService } from './payments/index.ts';
+import { createRiskEngine, type RiskEngine } from './risk/index.ts';
 import { BulkRevocation } from './sessions/bulk.ts';
 import { RevocationView } from './sessions/revocation.ts';
 import { RevocationService } from './sessions/revoker.ts';
@@ -52,6 +53,7 @@ export interface Services {
   deviceTrust: DeviceTrustService;
   dpop: DpopVerifier;
   devices: DeviceService;
+  risk: RiskEngine;
   hasher: PasswordHasher;
   authenticator: Authenticator;
 }
@@ -77,6 +79,7 @@ export async function createServices(deps: { config: Config & { masterKey: Buffe
   const trustPolicy = new TrustPolicy(config.devices.trustedAfterSeconds, config.devices.lifetimes);
   const deviceTrust = new DeviceTrustService({ db, state, clock, logger, audit, policy: trustPolicy });
   const dpop = new DpopVerifier({ clock, state, config: config.devices.dpop, masterKey: config.masterKey });
+  const risk = await createRiskEngine({ config, db, state, clock, logger, audit });
   const sessions = new SessionService({
     db,
     clock,
@@ -86,6 +89,7 @@ export async function createServices(deps: { config: Config & { masterKey: Buffe
     revocation,
     dpop,
     trustPolicy,
+    risk,
     config: {
       idleSeconds: config.sessionIdleSeconds,
       absoluteSeconds: config.sessionAbsoluteSeconds,
@@ -97,7 +101,7 @@ export async function createServices(deps: { config: Config & { masterKey: Buffe
   const devices = new DeviceService({ db, clock, audit, sessions, deviceTrust });
   const hasher = new PasswordHasher(config.argon2);
   const challenges = new LoginChallenges({ state, clock, audit });
-  const accounts = new AccountService({ db, clock, logger, hasher, sessions, audit, challenges, defaultScopes: defaultUserScopes });
+  const accounts = new AccountService({ db, clock, logger, hasher, sessions, audit, challenges, risk, defaultScopes: defaultUserScopes });
   const settings = new AccountSettings({ db, state, clock, audit, hasher, sessions });
   const totp = new TotpService({ db, state, clock, audit, masterKey: config.masterKey, issuer: 'Tollgate' });
   const stepUp = new StepUpService({ db, state, clock, logger, audit, hasher, totp, sessions, accounts, challenges });
@@ -109,9 +113,10 @@ export async function createServices(deps: { config: Config & { masterKey: Buffe
 
   await ring.start();
   await revocation.start();
+  await risk.start();
   await hasher.warmUp();
 
-  return { config, clock, logger, database, state, ring, access, revocation, revocations, bulkRevocations, audit, sessions, accounts, settings, totp, challenges, stepUp, payments, attestation, deviceTrust, dpop, devices, hasher, authenticator };
+  return { config, clock, logger, database, state, ring, access, revocation, revocations, bulkRevocations, audit, sessions, accounts, settings, totp, challenges, stepUp, payments, attestation, deviceTrust, dpop, devices, risk, hasher, authenticator };
 }
 
 export function stopServices(services: Services): void {
