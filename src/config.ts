@@ -45,6 +45,7 @@ const envSchema = z.object({
   TOLLGATE_SESSION_IDLE_SECONDS: seconds(30 * 24 * 3600, 60),
   TOLLGATE_SESSION_ABSOLUTE_SECONDS: seconds(90 * 24 * 3600, 60),
   TOLLGATE_TOKEN_CACHE_SIZE: z.coerce.number().int().min(0).default(10_000),
+  TOLLGATE_AUTHZ_ENGINE: z.enum(['compiled', 'shield']).default('compiled'),
   TOLLGATE_TRUSTED_PROXIES: cidrList,
   ...attestationEnvShape,
   TOLLGATE_POLICY_FILE: z.string().min(1).optional(),
@@ -77,6 +78,8 @@ export interface Config {
   sessionAbsoluteSeconds: number;
   /** Maximum number of verified access tokens kept in memory; 0 turns the cache off. */
   tokenCacheSize: number;
+  /** How the rule tree is applied: `compiled` decides principal-only rules without promises, `shield` uses graphql-shield's middleware. */
+  authzEngine: 'compiled' | 'shield';
   trustedProxies: string[];
   /** Platform attestation: challenge lifetime, validity, Play Integrity and App Attest settings. */
   attestation: AttestationConfig;
@@ -149,6 +152,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     sessionIdleSeconds: e.TOLLGATE_SESSION_IDLE_SECONDS,
     sessionAbsoluteSeconds: e.TOLLGATE_SESSION_ABSOLUTE_SECONDS,
     tokenCacheSize: e.TOLLGATE_TOKEN_CACHE_SIZE,
+    authzEngine: e.TOLLGATE_AUTHZ_ENGINE,
     trustedProxies: e.TOLLGATE_TRUSTED_PROXIES,
     attestation: attestation.config,
     policyFile: e.TOLLGATE_POLICY_FILE,

@@ -6,6 +6,7 @@ import { epochSeconds } from '../clock.ts';
 import { isTollgateError, TollgateError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { RequestContext } from '../context.ts';
+import { withSyncDecision, type RuleTree, type RuleTreeOptions } from './apply.ts';
 import { callRulesFor, type CallRule, type CallRuleSet } from './call-rules.ts';
 import { PolicyCompileError, policyKey, type FieldPolicy } from './compile.ts';
 import { effectivePolicyOf } from './effective.ts';
@@ -30,6 +31,12 @@ interface RuleSpec {
  * call rule names a type or field the schema does not have.
  */
 export function buildShield(policies: Map<string, FieldPolicy>, tiers: TierSet, logger: Logger, callRules: CallRuleSet = new Map()) {
+  const { tree, options } = buildRuleTree(policies, tiers, logger, callRules);
+  return shield(tree as IRules, { fallbackRule: deny, fallbackError: options.fallbackError, allowExternalErrors: true, debug: false });
+}
+
+/** Builds the rule tree `buildShield` hands to graphql-shield, for `applyRuleTree` to apply. */
+export function buildRuleTree(policies: Map<string, FieldPolicy>, tiers: TierSet, logger: Logger, callRules: CallRuleSet = new Map()): { tree: RuleTree; options: RuleTreeOptions } {
   assertCallRulesMatchSchema(policies, callRules);
   const rules = new Map<string, ShieldRule>();
   const tree: Record<string, Record<string, ShieldRule>> = {};
@@ -48,12 +55,8 @@ export function buildShield(policies: Map<string, FieldPolicy>, tiers: TierSet, 
     tree[typeName][fieldName] = fieldRule;
   }
 
-  return shield(tree as IRules, {
-    fallbackRule: deny,
-    fallbackError: () => new TollgateError('FORBIDDEN'),
-    allowExternalErrors: true,
-    debug: false,
-  });
+  const fallbackError = () => new TollgateError('FORBIDDEN');
+  return { tree, options: { fallbackRule: withSyncDecision(deny, fallbackError), fallbackError } };
 }
 
 function assertCallRulesMatchSchema(policies: Map<string, FieldPolicy>, callRules: CallRuleSet): void {
@@ -72,7 +75,7 @@ function assertCallRulesMatchSchema(policies: Map<string, FieldPolicy>, callRule
  * and run on every call.
  */
 function createFieldRule(name: string, spec: RuleSpec, tiers: TierSet, logger: Logger): ShieldRule {
-  return rule(name, { cache: 'no_cache' })(async (parent: unknown, args: Record<string, unknown>, context: RequestContext, info: GraphQLResolveInfo) => {
+  const fieldRule = rule(name, { cache: 'no_cache' })(async (parent: unknown, args: Record<string, unknown>, context: RequestContext, info: GraphQLResolveInfo) => {
     try {
       const decision = decidePolicy(spec, context);
       if (decision !== true) return decision;
@@ -86,6 +89,17 @@ function createFieldRule(name: string, spec: RuleSpec, tiers: TierSet, logger: L
       // A call rule may reject bad input with a client-actionable error; anything else is a bug.
       if (isTollgateError(error)) return error;
       logger.error({ err: error, rule: name, field: `${info.parentType.name}.${info.fieldName}`, requestId: context.requestId }, 'authorization rule failed');
+      return new TollgateError('INTERNAL_SERVER_ERROR');
+    }
+  });
+  if (spec.callRules.length > 0) return fieldRule;
+
+  // Without call rules the decision reads only the principal, so it can be made without a promise.
+  return withSyncDecision(fieldRule, (context) => {
+    try {
+      return decidePolicy(spec, context);
+    } catch (error) {
+      logger.error({ err: error, rule: name, requestId: context.requestId }, 'authorization rule failed');
       return new TollgateError('INTERNAL_SERVER_ERROR');
     }
   });
