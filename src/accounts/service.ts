@@ -9,6 +9,8 @@ import { registerDevice, type DeviceInput } from '../devices/registry.ts';
 import { TollgateError } from '../errors.ts';
 import type { LoginChallenges, StepUpChallenge } from '../authz/challenges.ts';
 import type { Logger } from '../logger.ts';
+import type { RiskLevel } from '../authz/principal.ts';
+import type { RiskEngine } from '../risk/index.ts';
 import type { RequestFacts, SessionService } from '../sessions/service.ts';
 import type { Db } from '../store/db.ts';
 import type { TokenPair } from '../tokens/pair.ts';
@@ -37,6 +39,8 @@ export interface AccountServiceDeps {
   audit: AuditLog;
   /** Creates the StepUpChallenge a login answers when the account has a second factor. */
   challenges: Pick<LoginChallenges, 'create'>;
+  /** Rate limits and risk decisions of sign-up and sign-in. */
+  risk: RiskEngine;
   defaultScopes: string[];
 }
 
@@ -51,6 +55,7 @@ export class AccountService {
   constructor(private readonly deps: AccountServiceDeps) {}
 
   async signUp(input: { email: string; password: string; displayName?: string | null; device: DeviceInput }, facts: RequestFacts): Promise<SignInResult> {
+    await this.deps.risk.beforeSignUp(facts);
     const passwordHash = await this.deps.hasher.hash(input.password);
     const now = this.deps.clock.now();
     const userId = randomUUID();
@@ -81,10 +86,12 @@ export class AccountService {
    * after the same argon2id work.
    */
   async login(input: { email: string; password: string; device: DeviceInput }, facts: RequestFacts): Promise<SignInResult | StepUpChallenge> {
+    const gate = await this.deps.risk.beforeLogin({ email: input.email, devicePublicKey: input.device.publicKey, facts });
     const user = await this.deps.db.user.findUnique({ where: { email: input.email }, select: { id: true, passwordHash: true, totpConfirmedAt: true } });
     const valid = await this.deps.hasher.verifyOrDummy(user?.passwordHash, input.password);
 
     if (!user || !valid) {
+      await this.deps.risk.loginFailed(gate);
       await this.deps.audit.record({
         type: 'login.failed',
         userId: user?.id ?? null,
@@ -95,24 +102,34 @@ export class AccountService {
       throw new TollgateError('INVALID_CREDENTIALS');
     }
 
-    if (user.totpConfirmedAt) {
-      return this.deps.challenges.create({ userId: user.id, device: input.device, methods: ['TOTP'], reasons: ['second_factor_enrolled'] }, facts);
-    }
-    return this.openSession(user.id, input.device, { acr: 'aal1', amr: ['pwd'] }, facts);
+    const challenge = user.totpConfirmedAt
+      ? (reasons: string[]) => this.deps.challenges.create({ userId: user.id, device: input.device, methods: ['TOTP'], reasons }, facts)
+      : undefined;
+    const verdict = await this.deps.risk.assessLogin(gate, { userId: user.id, challenge });
+    if (verdict.kind === 'challenge') return verdict.challenge;
+    if (challenge) return challenge(['second_factor_enrolled']);
+
+    const result = await this.openSession(user.id, input.device, { acr: 'aal1', amr: ['pwd'], riskLevel: verdict.riskLevel }, facts);
+    await this.deps.risk.loginSucceeded(gate, { userId: user.id, sessionId: result.sessionId, riskLevel: verdict.riskLevel, location: verdict.location });
+    return result;
   }
 
   /** Registers the device and starts a session for a user whose authentication is complete. */
-  async openSession(userId: string, deviceInput: DeviceInput, authentication: { acr: string; amr: string[] }, facts: RequestFacts): Promise<SignInResult> {
+  async openSession(userId: string, deviceInput: DeviceInput, authentication: { acr: string; amr: string[]; riskLevel?: RiskLevel }, facts: RequestFacts): Promise<SignInResult> {
     const now = this.deps.clock.now();
-    return this.deps.db.$transaction(async (tx) => {
+    const result = await this.deps.db.$transaction(async (tx) => {
       const device = await registerDevice(tx, this.deps.clock, userId, deviceInput);
       const { sessionId, pair } = await this.deps.sessions.start(
-        { userId, deviceId: device.id, scopes: this.deps.defaultScopes, acr: authentication.acr, amr: authentication.amr, authTime: now, jkt: device.jkt },
+        { userId, deviceId: device.id, scopes: this.deps.defaultScopes, acr: authentication.acr, amr: authentication.amr, authTime: now, jkt: device.jkt, riskLevel: authentication.riskLevel },
         facts,
         tx,
       );
       await this.deps.audit.record({ type: 'login.succeeded', userId, sessionId, deviceId: device.id, ip: facts.ip, data: { newDevice: device.isNew, amr: authentication.amr } }, tx);
       return { userId, sessionId, deviceId: device.id, pair };
     });
+    // A second factor verifies the device: a suspension of its token issuance ends here. After the
+    // transaction, because the device row stays locked until it commits.
+    if (authentication.acr === 'aal2') await this.deps.risk.secondFactorVerified({ userId, deviceId: result.deviceId, method: authentication.amr.join(',') });
+    return result;
   }
 }
