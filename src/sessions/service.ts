@@ -9,6 +9,9 @@ import type { DpopVerifier, HttpRequestFacts, VerifiedProof } from '../devices/d
 import { deviceTrustSelect, type DeviceTrustRow, type TrustPolicy } from '../devices/trust.ts';
 import { TollgateError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
+import type { RiskLevel } from '../authz/principal.ts';
+import type { EdgeLocation } from '../risk/geo.ts';
+import type { RiskEngine } from '../risk/index.ts';
 import type { Db } from '../store/db.ts';
 import type { AccessTokenService } from '../tokens/access.ts';
 import { deserializePair, serializePair, type TokenPair } from '../tokens/pair.ts';
@@ -35,6 +38,8 @@ export interface SessionServiceDeps {
   dpop?: DpopVerifier;
   /** Sets session lifetimes by device trust; the configured idle and absolute lifetimes without it. */
   trustPolicy?: TrustPolicy;
+  /** Refresh rate limits, device suspension and refresh risk decisions. */
+  risk: RiskEngine;
 }
 
 /** Where a request came from, recorded with sessions and audit events. */
@@ -43,6 +48,10 @@ export interface RequestFacts {
   userAgent?: string | undefined;
   /** The HTTP request, for its DPoP proof; absent outside HTTP. */
   http?: HttpRequestFacts | undefined;
+  /** `X-Device-Id`, when the app sent one. */
+  deviceHint?: string | undefined;
+  /** Location headers of a trusted edge proxy; set only when the socket peer is one. */
+  edgeLocation?: EdgeLocation | undefined;
 }
 
 export interface NewSession {
@@ -53,6 +62,8 @@ export interface NewSession {
   amr: string[];
   authTime: Date;
   jkt?: string | null;
+  /** The sign-in's risk level; LOW when omitted. */
+  riskLevel?: RiskLevel | undefined;
 }
 
 type Transaction = Parameters<Parameters<Db['$transaction']>[0]>[0];
@@ -115,6 +126,7 @@ export class SessionService {
         absoluteExpiresAt,
         lastIp: facts.ip ?? null,
         userAgent: facts.userAgent?.slice(0, 256) ?? null,
+        riskLevel: input.riskLevel ?? 'LOW',
       },
     });
     await db.refreshToken.create({
@@ -150,6 +162,7 @@ export class SessionService {
     }
 
     const proof = await this.refreshProof(facts);
+    await this.assessRefreshRisk(hashRefreshToken(refreshToken), facts);
     const outcome = await this.deps.db.$transaction((tx) => this.rotate(tx, hashRefreshToken(refreshToken), facts, proof), { maxWait: 10_000, timeout: 15_000 });
 
     switch (outcome.kind) {
@@ -168,6 +181,22 @@ export class SessionService {
       case 'failed':
         throw new TollgateError(outcome.code);
     }
+  }
+
+  /**
+   * Runs the refresh rate limit, the device suspension check and the refresh risk decision; throws
+   * to reject. It runs before the rotation's transaction, because its reads and writes take other
+   * pool connections, which concurrent rotations waiting on the session lock could all hold.
+   * Unknown tokens and revoked sessions are left for `rotate` to report.
+   */
+  private async assessRefreshRisk(tokenHash: Uint8Array<ArrayBuffer>, facts: RequestFacts): Promise<void> {
+    const token = await this.deps.db.refreshToken.findUnique({
+      where: { tokenHash },
+      select: { session: { select: { id: true, userId: true, deviceId: true, riskLevel: true, revokedAt: true } } },
+    });
+    if (!token || token.session.revokedAt) return;
+    const { session } = token;
+    await this.deps.risk.assessRefresh({ userId: session.userId, sessionId: session.id, deviceId: session.deviceId, sessionRiskLevel: session.riskLevel, facts });
   }
 
   private async rotate(tx: Transaction, tokenHash: Uint8Array<ArrayBuffer>, facts: RequestFacts, proof: VerifiedProof | undefined): Promise<RotationOutcome> {
