@@ -1,5 +1,6 @@
 import type { Clock } from '../src/clock.ts';
 import type { CryptoProvider, DeviceClock, FetchLike, Timers } from '../src/client/index.ts';
+import type { SimulationTime } from './time.ts';
 
 interface PendingTimer {
   at: number;
@@ -14,7 +15,7 @@ interface PendingTimer {
  * timer once everything is idle, so an hour of timers runs in as long as its requests take, and a
  * slow machine changes wall time but not what happens at which virtual moment.
  */
-export class VirtualTime {
+export class VirtualTime implements SimulationTime {
   private current: number;
   private sequence = 0;
   private readonly queue: PendingTimer[] = [];

@@ -51,6 +51,8 @@ export interface TollgateClientOptions extends Partial<Environment> {
   retryMutations?: boolean;
   /** @default 15000 */
   requestTimeoutMs?: number;
+  /** Per refresh attempt; below the gateway's grace window (10 s by default), so a retry after a lost response lands inside it. @default 8000 */
+  refreshTimeoutMs?: number;
   /** Fractions of the access-token lifetime between which the background refresh fires. @default { earliest: 0.65, latest: 0.85 } */
   refreshWindow?: { earliest: number; latest: number };
   /** @default 10000 */
@@ -86,6 +88,7 @@ export class TollgateClient {
         launchId: randomId(this.env.crypto),
         retry: this.retry,
         requestTimeoutMs: options.requestTimeoutMs ?? 15_000,
+        refreshTimeoutMs: options.refreshTimeoutMs ?? 8_000,
         refreshWindow: options.refreshWindow ?? { earliest: 0.65, latest: 0.85 },
         minRemainingMs: options.minRemainingMs ?? 10_000,
         foregroundWaitMs: options.foregroundWaitMs ?? 30_000,

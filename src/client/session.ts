@@ -15,6 +15,8 @@ export interface SessionOptions {
   launchId: string;
   retry: RetryPolicy;
   requestTimeoutMs: number;
+  /** Per refresh attempt; shorter than the grace window, so a retry after a lost response lands inside it. */
+  refreshTimeoutMs: number;
   /** The background refresh fires at a uniformly drawn fraction of the access token's lifetime. */
   refreshWindow: { earliest: number; latest: number };
   /** A request refreshes first when less than this, or a tenth of the lifetime if smaller, remains. */
@@ -178,7 +180,7 @@ export class SessionManager {
       policy: this.options.retry,
       untilSuccess: true,
       retryNetworkFailures: true,
-      timeoutMs: this.options.requestTimeoutMs,
+      timeoutMs: this.options.refreshTimeoutMs,
       readBody: true,
       signal: this.closing.signal,
       build: async () => {
