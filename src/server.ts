@@ -20,8 +20,11 @@ import { defaultTiers, tierSet, type TierSet } from './authz/tiers.ts';
 import type { RequestContext } from './context.ts';
 import { httpFactsOf } from './devices/dpop.ts';
 import { codeOf, httpStatusOf, isTollgateError, TollgateError, wwwAuthenticateFor, type ErrorCode } from './errors.ts';
+import { apolloHardeningOptions, graphqlHttpGuard } from './hardening/index.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { resolvers } from './resolvers/index.ts';
+import { riskFactsReader } from './risk/facts.ts';
+import { riskFieldGuard } from './risk/field-guard.ts';
 import type { Services } from './services.ts';
 import { readinessOf } from './store/readiness.ts';
 
@@ -60,7 +63,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
 
   const baseSchema = makeExecutableSchema({ typeDefs, resolvers });
   const policies = compileFieldPolicies(baseSchema, tiers);
-  const schema = applyMiddleware(baseSchema, buildShield(policies, tiers, logger, options.callRules ?? defaultCallRules));
+  // The risk guard runs inside the shield: a field is assessed only once its policy allowed it.
+  const schema = applyMiddleware(baseSchema, buildShield(policies, tiers, logger, options.callRules ?? defaultCallRules), riskFieldGuard(policies, config.risk.assessedTiers, services.risk));
+  const riskFactsOf = riskFactsReader(config);
   const metrics = createMetrics(services);
 
   const app = Fastify({
@@ -81,7 +86,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
 
   const apollo = new ApolloServer<RequestContext>({
     schema,
-    introspection: config.nodeEnv !== 'production',
+    ...apolloHardeningOptions(config.hardening),
     includeStacktraceInErrorResponses: false,
     csrfPrevention: true,
     formatError: (formatted, error) => formatError(formatted, error, services),
@@ -96,6 +101,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   app.route({
     url: '/graphql',
     method: ['GET', 'POST', 'OPTIONS'],
+    preValidation: graphqlHttpGuard(config.hardening),
     preHandler: (request, reply) => authenticateRequest(request, reply, services, metrics),
     handler: fastifyApolloHandler(apollo, {
       context: async (request): Promise<RequestContext> => ({
@@ -103,7 +109,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         clock: services.clock,
         logger: request.log as RequestContext['logger'],
         services,
-        facts: { ip: request.ip, userAgent: request.headers['user-agent'], http: httpFactsOf(request) },
+        facts: { ip: request.ip, userAgent: request.headers['user-agent'], http: httpFactsOf(request), ...riskFactsOf(request) },
         auth: { principal: request.principal },
         ruleResults: new Map(),
         loaded: new Map(),
@@ -200,6 +206,8 @@ function wholeOperationStatusPlugin(): ApolloServerPlugin<RequestContext> {
           // RFC 9449 §7.1: a request made with a DPoP-bound token is challenged with the DPoP scheme.
           const challenge = wwwAuthenticateFor(code, first.extensions ?? {}, contextValue.auth.principal?.tokenType ?? 'Bearer');
           if (challenge) response.http.headers.set('www-authenticate', challenge);
+          const retryAfter = first.extensions?.retryAfterSeconds;
+          if (typeof retryAfter === 'number') response.http.headers.set('retry-after', String(retryAfter));
         },
       };
     },
