@@ -103,7 +103,8 @@ export class RedisStateStore implements StateStore {
 
   async windowAdd(key: string, member: string, nowMs: number, windowSeconds: number, maxMembers = defaultWindowMembers) {
     // A sorted set scored by time: trim what fell out of the window, add, cap, count, in one MULTI.
-    // Scores come from the injected clock; the key's TTL only collects windows nobody touches.
+    // Scores come from the injected clock. The key's TTL only removes windows that stopped
+    // receiving events.
     const fullKey = this.k(key);
     const results = await this.redis
       .multi()
@@ -173,7 +174,8 @@ export class MemoryStateStore implements StateStore {
   private readonly entries = new Map<string, { value: string; expiresAt: number }>();
   /**
    * Sliding windows: member -> time in epoch milliseconds, oldest first. `expiresAt` is on the
-   * store's own clock, like a Redis TTL, and only lets the sweeper drop windows nobody touches.
+   * store's own clock, like a Redis TTL, and only lets the sweeper drop windows that stopped
+   * receiving events.
    */
   private readonly windows = new Map<string, { members: Map<string, number>; expiresAt: number }>();
   private readonly bus = new EventEmitter();
