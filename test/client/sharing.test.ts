@@ -1,55 +1,12 @@
 import { describe, expect, it } from 'vitest';
 
 import { VirtualTime } from '../../sim/virtual-time.ts';
-import { MemoryTokenStorage, type CompareAndSetResult, type StorageKey, type StorageValues, type Versioned } from '../../src/client/index.ts';
+import { MemoryTokenStorage } from '../../src/client/index.ts';
 import { ScriptedServer } from './scripted.ts';
-import { createClient, graphqlRequest, graphqlUrl } from './support.ts';
+import { createClient, DyingStorage, graphqlRequest, graphqlUrl, SharedView } from './support.ts';
 
 const meQuery = graphqlRequest('{ me { id } }');
 const ttlMs = 300_000;
-
-/**
- * Storage that stops answering once armed, as if the process died: `after-write` lets the write
- * of new tokens land first, `before-write` dies on the attempt.
- */
-class DyingStorage extends MemoryTokenStorage {
-  armed: 'after-write' | 'before-write' | undefined;
-  dead = false;
-
-  override async read<K extends StorageKey>(key: K): Promise<Versioned<StorageValues[K]> | null> {
-    if (this.dead) return new Promise(() => undefined);
-    return super.read(key);
-  }
-
-  override async compareAndSet<K extends StorageKey>(key: K, expectedVersion: string | null, value: StorageValues[K] | null): Promise<CompareAndSetResult> {
-    if (this.dead) return new Promise(() => undefined);
-    if (key === 'tokens' && this.armed === 'before-write') {
-      this.dead = true;
-      return new Promise(() => undefined);
-    }
-    const result = await super.compareAndSet(key, expectedVersion, value);
-    if (key === 'tokens' && this.armed === 'after-write') {
-      this.dead = true;
-      return new Promise(() => undefined);
-    }
-    return result;
-  }
-}
-
-/** A view of another storage's slots, for a second process: it shares state but not the dying. */
-class SharedView extends MemoryTokenStorage {
-  constructor(private readonly target: MemoryTokenStorage) {
-    super();
-  }
-
-  override read<K extends StorageKey>(key: K) {
-    return MemoryTokenStorage.prototype.read.call(this.target, key) as Promise<Versioned<StorageValues[K]> | null>;
-  }
-
-  override compareAndSet<K extends StorageKey>(key: K, expectedVersion: string | null, value: StorageValues[K] | null) {
-    return MemoryTokenStorage.prototype.compareAndSet.call(this.target, key, expectedVersion, value) as Promise<CompareAndSetResult>;
-  }
-}
 
 function setUp() {
   const time = new VirtualTime(Date.parse('2026-06-01T12:00:00Z'));

@@ -1,5 +1,5 @@
 import { VirtualTime } from '../../sim/virtual-time.ts';
-import { MemoryTokenStorage, TollgateClient, type ClientEvent, type FetchLike, type TollgateClientOptions } from '../../src/client/index.ts';
+import { MemoryTokenStorage, TollgateClient, type ClientEvent, type CompareAndSetResult, type FetchLike, type StorageKey, type StorageValues, type TollgateClientOptions, type Versioned } from '../../src/client/index.ts';
 import type { TestGateway } from '../helpers/harness.ts';
 
 /** The gateway's default public URL plus the GraphQL path: the `htu` its DPoP check expects. */
@@ -91,4 +91,47 @@ export function newAccount(): { email: string; password: string; device: { platf
 
 export function graphqlRequest(query: string, variables: Record<string, unknown> = {}): RequestInit {
   return { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query, variables }) };
+}
+
+/**
+ * Storage that stops answering once armed, as if the process died: `after-write` lets the write
+ * of new tokens land first, `before-write` dies on the attempt.
+ */
+export class DyingStorage extends MemoryTokenStorage {
+  armed: 'after-write' | 'before-write' | undefined;
+  dead = false;
+
+  override async read<K extends StorageKey>(key: K): Promise<Versioned<StorageValues[K]> | null> {
+    if (this.dead) return new Promise(() => undefined);
+    return super.read(key);
+  }
+
+  override async compareAndSet<K extends StorageKey>(key: K, expectedVersion: string | null, value: StorageValues[K] | null): Promise<CompareAndSetResult> {
+    if (this.dead) return new Promise(() => undefined);
+    if (key === 'tokens' && this.armed === 'before-write') {
+      this.dead = true;
+      return new Promise(() => undefined);
+    }
+    const result = await super.compareAndSet(key, expectedVersion, value);
+    if (key === 'tokens' && this.armed === 'after-write') {
+      this.dead = true;
+      return new Promise(() => undefined);
+    }
+    return result;
+  }
+}
+
+/** A view of another storage's slots, for a second process: it shares state but not the dying. */
+export class SharedView extends MemoryTokenStorage {
+  constructor(private readonly target: MemoryTokenStorage) {
+    super();
+  }
+
+  override read<K extends StorageKey>(key: K) {
+    return MemoryTokenStorage.prototype.read.call(this.target, key) as Promise<Versioned<StorageValues[K]> | null>;
+  }
+
+  override compareAndSet<K extends StorageKey>(key: K, expectedVersion: string | null, value: StorageValues[K] | null) {
+    return MemoryTokenStorage.prototype.compareAndSet.call(this.target, key, expectedVersion, value) as Promise<CompareAndSetResult>;
+  }
 }
