@@ -381,7 +381,9 @@ export class SessionService {
    * returns this pair, later it counts as reuse, exactly as after a refresh.
    */
   async reauthenticate(sessionId: string, authenticate: (current: { acr: string; amr: string[] }) => { acr: string; amr: string[] }, facts: RequestFacts): Promise<TokenPair> {
-    type Outcome = { kind: 'failed'; code: 'REFRESH_TOKEN_INVALID' | 'SESSION_EXPIRED' | 'SESSION_REVOKED' } | { kind: 'reauthenticated'; pair: TokenPair };
+    type Outcome =
+      | { kind: 'failed'; code: 'REFRESH_TOKEN_INVALID' | 'SESSION_EXPIRED' | 'SESSION_REVOKED' }
+      | { kind: 'reauthenticated'; pair: TokenPair; userId: string; deviceId: string; acr: string; amr: string[] };
     const outcome = await this.deps.db.$transaction(
       async (tx): Promise<Outcome> => {
         const now = this.deps.clock.now();
@@ -396,11 +398,13 @@ export class SessionService {
         const updated = await tx.session.update({ where: { id: sessionId }, data: { acr: next.acr, amr: next.amr, authTime: now }, include: { device: { select: { jkt: true } } } });
         const pair = await this.rotateCurrent(tx, updated, current.id, now);
         await this.deps.audit.record({ type: 'token.rotated', userId: session.userId, sessionId, deviceId: session.deviceId, ip: facts.ip, reason: 'step_up', data: { parentTokenId: current.id } }, tx);
-        return { kind: 'reauthenticated', pair };
+        return { kind: 'reauthenticated', pair, userId: session.userId, deviceId: session.deviceId, acr: next.acr, amr: next.amr };
       },
       { maxWait: 10_000, timeout: 15_000 },
     );
     if (outcome.kind === 'failed') throw new TollgateError(outcome.code);
+    // A second factor returns the session's risk level to LOW and restores a suspended device.
+    if (outcome.acr === 'aal2') await this.deps.risk.secondFactorVerified({ userId: outcome.userId, sessionId, deviceId: outcome.deviceId, method: outcome.amr.join(',') });
     return outcome.pair;
   }
 
