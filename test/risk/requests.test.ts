@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { totpCode } from '../../src/accounts/totp.ts';
 import type { ManualClock } from '../../src/clock.ts';
+import { createDeviceKey, dpopGraphql } from '../helpers/dpop.ts';
 import { testRedisUrl } from '../helpers/env.ts';
 import { sql, startTestGateway, type TestGateway } from '../helpers/harness.ts';
 import { codeOf, loginAt, newCredentials, post, signUpAt } from './support.ts';
@@ -44,6 +46,30 @@ describe('risk level on the request path', () => {
     expect(response.status).toBe(403);
     expect(codeOf(response)).toBe('RISK_DENIED');
     expect(response.body.errors?.[0]?.extensions?.reasons).toEqual(['session_risk_high']);
+  });
+
+  it('returns to LOW after a TOTP step-up', async () => {
+    const key = await createDeviceKey();
+    const user = await signUpAt(gateway, newCredentials(), '127.0.0.1', key);
+    const clock = gateway.clock as ManualClock;
+    const enrolled = await dpopGraphql(gateway, key, user.accessToken, 'mutation { enrollTotp { secret } }');
+    const secret = (enrolled.body.data?.enrollTotp as { secret: string } | null)?.secret;
+    if (!secret) throw new Error(`enrollTotp failed: ${JSON.stringify(enrolled.body.errors)}`);
+    await dpopGraphql(gateway, key, user.accessToken, 'mutation($code: String!) { confirmTotp(code: $code) }', { variables: { code: totpCode(secret, clock.now()) } });
+    await gateway.tollgate.services.risk.setSessionRisk(user.sessionId, 'HIGH');
+    expect(codeOf(await dpopGraphql(gateway, key, user.accessToken, '{ me { id } }'))).toBe('RISK_DENIED');
+    clock.advance(30);
+
+    const stepUp = await dpopGraphql(gateway, key, user.accessToken, 'mutation($code: String!) { stepUp(input: { method: TOTP, code: $code }) { accessToken } }', {
+      variables: { code: totpCode(secret, clock.now()) },
+    });
+    const accessToken = (stepUp.body.data?.stepUp as { accessToken: string } | null)?.accessToken;
+    if (!accessToken) throw new Error(`stepUp failed: ${JSON.stringify(stepUp.body.errors)}`);
+    const response = await dpopGraphql(gateway, key, accessToken, '{ me { id } }');
+
+    expect(response.body.data?.me).toEqual({ id: user.userId });
+    const [row] = await sql<{ risk_level: string }>(gateway, 'SELECT risk_level FROM sessions WHERE id = $1', [user.sessionId]);
+    expect(row?.risk_level).toBe('LOW');
   });
 });
 
