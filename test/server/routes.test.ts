@@ -69,8 +69,18 @@ describe('catalogue', () => {
   });
 
   it('rejects a page size over the maximum', async () => {
-    const response = await gateway.graphql('{ catalog(first: 5000) { id } }');
+    const response = await gateway.graphql('{ catalog(first: 1001) { id } }');
 
     expect(response.body.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+  });
+});
+
+describe('catalogue cost', () => {
+  it('counts a full page of 1,000 items against the cost limit', async () => {
+    // GraphQL Armor multiplies a selection's cost by its `first` argument: (2 + 1.5 × 3) × 1000.
+    const response = await gateway.graphql('{ catalog(first: 1000) { id name price } }');
+
+    expect(response.status).toBe(400);
+    expect(response.body.errors?.[0]?.message).toContain('found 6500');
   });
 });
