@@ -46,6 +46,8 @@ export async function authenticateKeyBound(deps: KeyBoundDeps, request: KeyBound
   return principalFromClaims(claims, {
     dpopVerified: true,
     deviceTrust: trust.trust,
+    ...(trust.attestedAt !== undefined ? { attestedAt: trust.attestedAt } : {}),
+    revocation: revocation.freshness,
     riskLevel: riskLevelFrom(riskLevel),
   });
 }
