@@ -153,7 +153,9 @@ export class SessionService {
 
   /**
    * Exchanges a refresh token for a new pair. Throws `REFRESH_TOKEN_INVALID`, `SESSION_EXPIRED`,
-   * `SESSION_REVOKED`, or `REFRESH_TOKEN_REUSED` after revoking the session of a replayed token.
+   * `SESSION_REVOKED`, or `REFRESH_TOKEN_REUSED` after revoking the session of a replayed token. A
+   * key-bound session also throws `DPOP_PROOF_INVALID` for an invalid proof and `DEVICE_MISMATCH` for
+   * a missing proof or one from another key.
    */
   async refresh(refreshToken: string, facts: RequestFacts): Promise<TokenPair> {
     if (!refreshTokenShape.test(refreshToken)) {
