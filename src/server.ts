@@ -8,14 +8,15 @@ import { fastifyApolloDrainPlugin, fastifyApolloHandler } from '@as-integrations
 import { makeExecutableSchema } from '@graphql-tools/schema';
 import Fastify, {
   LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest, type RouteHandlerMethod } from 'fastify';
-import type { GraphQLFormattedError } from 'graphql';
+import type { GraphQLFormattedError, GraphQLSchema } from 'graphql';
 import { applyMiddleware } from 'graphql-middleware';
 
 import type { Principal } from './authz/principal.ts';
 import { compileFieldPolicies, type FieldPolicy } from './authz/compile.ts';
 import type { CallRuleSet } from './authz/call-rules.ts';
 import { defaultCallRules } from './authz/default-call-rules.ts';
-import { buildShield } from './authz/rules.ts';
+import { applyRuleTree } from './authz/apply.ts';
+import { buildRuleTree, buildShield } from './authz/rules.ts';
 import { defaultTiers, tierSet, type TierSet } from './authz/tiers.ts';
 import type { RequestContext } from './context.ts';
 import { httpFactsOf } from './devices/dpop.ts';
@@ -63,8 +64,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
 
   const baseSchema = makeExecutableSchema({ typeDefs, resolvers });
   const policies = compileFieldPolicies(baseSchema, tiers);
-  // The risk guard runs inside the shield: a field is assessed only once its policy allowed it.
-  const schema = applyMiddleware(baseSchema, buildShield(policies, tiers, logger, options.callRules ?? defaultCallRules), riskFieldGuard(policies, config.risk.assessedTiers, services.risk));
+  const schema = authorize(baseSchema, policies, tiers, options.callRules ?? defaultCallRules, services);
   const riskFactsOf = riskFactsReader(config);
   const metrics = createMetrics(services);
 
@@ -133,6 +133,20 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   app.get('/metrics', async (_request, reply) => reply.header('content-type', metrics.contentType).send(await metrics.render()));
 
   return { app, apollo, policies, metrics };
+}
+
+/**
+ * Applies the field rules and the risk guard. The risk guard runs inside the rules: a field is
+ * assessed only once its policy allowed it.
+ */
+function authorize(baseSchema: GraphQLSchema, policies: Map<string, FieldPolicy>, tiers: TierSet, callRules: CallRuleSet, services: Services): GraphQLSchema {
+  const { config, logger } = services;
+  const riskGuard = riskFieldGuard(policies, config.risk.assessedTiers, services.risk);
+  if (config.authzEngine === 'shield') {
+    return applyMiddleware(baseSchema, buildShield(policies, tiers, logger, callRules), riskGuard);
+  }
+  const { tree, options } = buildRuleTree(policies, tiers, logger, callRules);
+  return applyRuleTree(applyMiddleware(baseSchema, riskGuard), tree, options);
 }
 
 /**
