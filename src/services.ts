@@ -79,7 +79,7 @@ export async function createServices(deps: { config: Config & { masterKey: Buffe
   const trustPolicy = new TrustPolicy(config.devices.trustedAfterSeconds, config.devices.lifetimes);
   const deviceTrust = new DeviceTrustService({ db, state, clock, logger, audit, policy: trustPolicy });
   const dpop = new DpopVerifier({ clock, state, config: config.devices.dpop, masterKey: config.masterKey });
-  const risk = await createRiskEngine({ config, db, state, clock, logger, audit });
+  const risk = await createRiskEngine({ config, db, state, clock, logger, audit, syncDeviceTrust: (deviceId) => deviceTrust.sync(deviceId) });
   const sessions = new SessionService({
     db,
     clock,

@@ -57,6 +57,8 @@ export interface RiskEngineDeps {
   geo: GeoLocator;
   /** How long a session's risk level is mirrored in the state store: the absolute session lifetime. */
   sessionLifetimeSeconds: number;
+  /** Rewrites a device's trust record after its suspension changed, so the next request sees it. */
+  syncDeviceTrust?: (deviceId: string) => Promise<unknown>;
 }
 
 const deviceFactsSelect = { id: true, trust: true, integritySignals: true, suspendedAt: true } as const;
@@ -273,6 +275,7 @@ export class RiskEngine {
   /** Stops token issuance to a device until a second factor or an operator restores it. */
   async suspendDevice(deviceId: string, reason: string, ids: { userId?: string; sessionId?: string; ip?: string | undefined } = {}): Promise<void> {
     await this.deps.db.device.update({ where: { id: deviceId }, data: { suspendedAt: this.deps.clock.now(), suspendReason: reason.slice(0, 200) } });
+    await this.deps.syncDeviceTrust?.(deviceId);
     await this.deps.audit.record({ type: 'device.suspended', userId: ids.userId, sessionId: ids.sessionId, deviceId, ip: ids.ip, reason });
   }
 
@@ -283,6 +286,7 @@ export class RiskEngine {
   async restoreDevice(deviceId: string, by: { method?: string; actor?: string; userId?: string; sessionId?: string }): Promise<boolean> {
     const result = await this.deps.db.device.updateMany({ where: { id: deviceId, suspendedAt: { not: null } }, data: { suspendedAt: null, suspendReason: null } });
     if (result.count === 0) return false;
+    await this.deps.syncDeviceTrust?.(deviceId);
     await this.deps.audit.record({
       type: 'device.restored',
       userId: by.userId,

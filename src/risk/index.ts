@@ -18,7 +18,7 @@ export { clientSubject, ipv6Prefix64, normalizeIp, TrustedProxies } from './ip.t
 export { defaultRiskPolicy, type RiskConfig, type HardeningConfig } from './config.ts';
 
 /** Builds the risk engine with its rate limits and geolocation source. */
-export async function createRiskEngine(deps: { config: Config; db: Db; state: StateStore; clock: Clock; logger: Logger; audit: AuditLog }): Promise<RiskEngine> {
+export async function createRiskEngine(deps: { config: Config; db: Db; state: StateStore; clock: Clock; logger: Logger; audit: AuditLog; syncDeviceTrust?: (deviceId: string) => Promise<unknown> }): Promise<RiskEngine> {
   const { config } = deps;
   const limits = new RateLimits(config.risk.limits, deps.state, config.redisPrefix, deps.logger);
   const geo = await openGeoLocator(config.risk.geo, deps.logger);
@@ -32,6 +32,7 @@ export async function createRiskEngine(deps: { config: Config; db: Db; state: St
     limits,
     geo,
     sessionLifetimeSeconds: config.sessionAbsoluteSeconds,
+    syncDeviceTrust: deps.syncDeviceTrust,
   });
 }
 
