@@ -225,7 +225,6 @@ export class SessionService {
       await this.deps.audit.record({ type: 'refresh.failed', ...ids, reason: 'absolute_lifetime_passed_for_device_trust' }, tx);
       return { kind: 'failed', code: 'SESSION_EXPIRED', reason: 'absolute_lifetime_passed_for_device_trust', sessionId: session.id, userId: session.userId };
     }
-
     // RFC 9449 §5: a refresh of a key-bound session needs a proof from the device key it is bound to.
     const keyBound = session.device.jkt !== null;
     const keyProven = keyBound && proof?.jkt === session.device.jkt;
@@ -307,6 +306,41 @@ export class SessionService {
     return pair;
   }
 
+  /**
+   * Records a step-up on the session (fresh auth_time, the acr and amr `authenticate` returns for the
+   * session's current ones) and rotates its refresh token, so later refreshes keep the new
+   * authentication. The token the app held becomes the predecessor: inside the grace window it
+   * returns this pair, later it counts as reuse, exactly as after a refresh.
+   */
+  async reauthenticate(sessionId: string, authenticate: (current: { acr: string; amr: string[] }) => { acr: string; amr: string[] }, facts: RequestFacts): Promise<TokenPair> {
+    type Outcome =
+      | { kind: 'failed'; code: 'REFRESH_TOKEN_INVALID' | 'SESSION_EXPIRED' | 'SESSION_REVOKED' }
+      | { kind: 'reauthenticated'; pair: TokenPair; userId: string; deviceId: string; acr: string; amr: string[] };
+    const outcome = await this.deps.db.$transaction(
+      async (tx): Promise<Outcome> => {
+        const now = this.deps.clock.now();
+        await tx.$queryRaw`SELECT id FROM sessions WHERE id = ${sessionId}::uuid FOR UPDATE`;
+        const session = await tx.session.findUniqueOrThrow({ where: { id: sessionId } });
+        const current = await tx.refreshToken.findFirst({ where: { sessionId, rotatedAt: null }, orderBy: { createdAt: 'desc' } });
+        const failure = this.sessionFailure(session, current?.expiresAt ?? now, now);
+        if (failure) return { kind: 'failed', code: failure.code };
+        if (!current) return { kind: 'failed', code: 'REFRESH_TOKEN_INVALID' };
+
+        const next = authenticate({ acr: session.acr, amr: session.amr });
+        const updated = await tx.session.update({ where: { id: sessionId }, data: { acr: next.acr, amr: next.amr, authTime: now }, include: { device: { select: deviceTrustSelect } } });
+        // A step-up rotation keeps the lifetimes the device's trust gives, like a refresh.
+        const pair = await this.rotateCurrent(tx, updated, current.id, now, this.rotationLifetime(updated, now));
+        await this.deps.audit.record({ type: 'token.rotated', userId: session.userId, sessionId, deviceId: session.deviceId, ip: facts.ip, reason: 'step_up', data: { parentTokenId: current.id } }, tx);
+        return { kind: 'reauthenticated', pair, userId: session.userId, deviceId: session.deviceId, acr: next.acr, amr: next.amr };
+      },
+      { maxWait: 10_000, timeout: 15_000 },
+    );
+    if (outcome.kind === 'failed') throw new TollgateError(outcome.code);
+    // A second factor returns the session's risk level to LOW and restores a suspended device.
+    if (outcome.acr === 'aal2') await this.deps.risk.secondFactorVerified({ userId: outcome.userId, sessionId, deviceId: outcome.deviceId, method: outcome.amr.join(',') });
+    return outcome.pair;
+  }
+
   /** Lifetimes for a new session on `deviceId`, by the device's trust. */
   private async startLifetime(db: Transaction | Db, deviceId: string, now: Date): Promise<SessionLifetime> {
     const fallback = { idleSeconds: this.deps.config.idleSeconds, absoluteSeconds: this.deps.config.absoluteSeconds };
@@ -374,40 +408,6 @@ export class SessionService {
     const pair = await this.rotateCurrent(tx, session, tokenId, now, lifetime);
     await this.deps.audit.record({ type: 'refresh.lost_response_recovered', ...ids, data: { tokenId, replacedTokens: replaced.count } }, tx);
     return { kind: 'rotated', pair, sessionId: session.id, userId: session.userId, deviceId: session.deviceId };
-  }
-
-  /**
-   * Records a step-up on the session (fresh auth_time, the acr and amr `authenticate` returns for the
-   * session's current ones) and rotates its refresh token, so later refreshes keep the new
-   * authentication. The token the app held becomes the predecessor: inside the grace window it
-   * returns this pair, later it counts as reuse, exactly as after a refresh.
-   */
-  async reauthenticate(sessionId: string, authenticate: (current: { acr: string; amr: string[] }) => { acr: string; amr: string[] }, facts: RequestFacts): Promise<TokenPair> {
-    type Outcome =
-      | { kind: 'failed'; code: 'REFRESH_TOKEN_INVALID' | 'SESSION_EXPIRED' | 'SESSION_REVOKED' }
-      | { kind: 'reauthenticated'; pair: TokenPair; userId: string; deviceId: string; acr: string; amr: string[] };
-    const outcome = await this.deps.db.$transaction(
-      async (tx): Promise<Outcome> => {
-        const now = this.deps.clock.now();
-        await tx.$queryRaw`SELECT id FROM sessions WHERE id = ${sessionId}::uuid FOR UPDATE`;
-        const session = await tx.session.findUniqueOrThrow({ where: { id: sessionId } });
-        const current = await tx.refreshToken.findFirst({ where: { sessionId, rotatedAt: null }, orderBy: { createdAt: 'desc' } });
-        const failure = this.sessionFailure(session, current?.expiresAt ?? now, now);
-        if (failure) return { kind: 'failed', code: failure.code };
-        if (!current) return { kind: 'failed', code: 'REFRESH_TOKEN_INVALID' };
-
-        const next = authenticate({ acr: session.acr, amr: session.amr });
-        const updated = await tx.session.update({ where: { id: sessionId }, data: { acr: next.acr, amr: next.amr, authTime: now }, include: { device: { select: { jkt: true } } } });
-        const pair = await this.rotateCurrent(tx, updated, current.id, now);
-        await this.deps.audit.record({ type: 'token.rotated', userId: session.userId, sessionId, deviceId: session.deviceId, ip: facts.ip, reason: 'step_up', data: { parentTokenId: current.id } }, tx);
-        return { kind: 'reauthenticated', pair, userId: session.userId, deviceId: session.deviceId, acr: next.acr, amr: next.amr };
-      },
-      { maxWait: 10_000, timeout: 15_000 },
-    );
-    if (outcome.kind === 'failed') throw new TollgateError(outcome.code);
-    // A second factor returns the session's risk level to LOW and restores a suspended device.
-    if (outcome.acr === 'aal2') await this.deps.risk.secondFactorVerified({ userId: outcome.userId, sessionId, deviceId: outcome.deviceId, method: outcome.amr.join(',') });
-    return outcome.pair;
   }
 
   /** The successor pair when `token` is the immediate predecessor and the grace window is still open. */
