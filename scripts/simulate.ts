@@ -19,10 +19,11 @@ Target:
 
 Fleet:
   --devices N                virtual devices (default 1000)
-  --duration SECONDS         seconds of traffic with faults, simulated in-process (default 600) or
-                             real against TOLLGATE_URL (default 120)
+  --duration SECONDS         seconds of traffic with faults: virtual in-process (default 300), real
+                             against TOLLGATE_URL (default 120); a fault-free minute follows
   --request-interval SECONDS mean seconds between an app's requests (default 20)
   --seed N                   seed of every random draw (default 1)
+  --bearer                   sign up without device keys: bearer sessions, no DPoP
   --json                     print the report as JSON
 
 Fault rates (probabilities unless stated):
@@ -42,6 +43,7 @@ const options = {
   'request-interval': { type: 'string' },
   seed: { type: 'string' },
   json: { type: 'boolean' },
+  bearer: { type: 'boolean' },
   'drop-after-commit': { type: 'string' },
   timeout: { type: 'string' },
   duplicate: { type: 'string' },
@@ -72,9 +74,10 @@ function configFrom(values: Record<string, unknown>, inProcess: boolean): FleetC
   };
   return {
     devices: numberOption(values, 'devices'),
-    durationSeconds: numberOption(values, 'duration') ?? (inProcess ? 600 : 120),
+    durationSeconds: numberOption(values, 'duration') ?? (inProcess ? 300 : 120),
     requestIntervalSeconds: numberOption(values, 'request-interval'),
     seed: numberOption(values, 'seed'),
+    bearerSessions: values.bearer === true,
     faults: Object.fromEntries(Object.entries(faults).filter(([, value]) => value !== undefined)),
   };
 }
@@ -105,12 +108,12 @@ function format(report: FleetReport): string {
   const counts = (record: Record<string, number>) => Object.entries(record).map(([key, value]) => `${key} ${value}`).join(', ') || 'none';
   const rows: Array<[string, string]> = [
     ['devices', `${report.devices} (${report.signUpFailures} failed to sign up)`],
-    ['time', `${report.simulatedSeconds.toFixed(0)} s simulated in ${report.wallSeconds.toFixed(1)} s`],
+    ['time', `${report.fleetSeconds.toFixed(0)} s on the fleet's clock, ${report.wallSeconds.toFixed(1)} s wall`],
     ['spurious sign-outs', `${report.spuriousSignOuts} (${counts(report.spuriousSignOutReasons)})`],
     ['thefts detected', `${report.theftsDetected} of ${report.theftsInjected} (${counts(report.theftDetections)})`],
     ['attacker requests served', String(report.attackerRequestsServed)],
     ['gateway reuse detections', report.gatewayReuseDetections === undefined ? 'not available' : String(report.gatewayReuseDetections)],
-    ['refreshes', `${report.refreshes}: ${report.refreshesPerSimulatedSecond.toFixed(1)}/s simulated, ${report.refreshesPerWallSecond.toFixed(1)}/s wall`],
+    ['refreshes', `${report.refreshes}: ${report.refreshesPerFleetSecond.toFixed(1)}/s on the fleet's clock, ${report.refreshesPerWallSecond.toFixed(1)}/s wall`],
     ['refresh latency', `p50 ${report.refreshLatencyMs.p50.toFixed(1)} ms, p99 ${report.refreshLatencyMs.p99.toFixed(1)} ms (wall clock)`],
     ['peak refreshes/s', `${report.peakRefreshesPerSecondFleetExpiry} when the fleet's first tokens expire, ${report.peakRefreshesPerSecond} overall`],
     ['retries', `${report.retries} (${counts(report.retriesByCause)})`],

@@ -36,6 +36,8 @@ export const fleetConfigSchema = z.object({
   /** Mean seconds between launches of an extension, which makes one request and exits. */
   extensionIntervalSeconds: z.number().min(1).default(120),
   signUpConcurrency: z.number().int().min(1).default(16),
+  /** Sign up without device keys, so sessions are bearer sessions without DPoP. */
+  bearerSessions: z.boolean().default(false),
   /** Timers due within this many milliseconds fire together on virtual time, so requests overlap. */
   quantumMs: z.number().min(0).default(100),
   seed: z.number().int().default(1),

@@ -163,6 +163,7 @@ export class SimDevice implements LinkOwner {
       random: this.random.next,
       crypto: this.context.crypto,
       backgroundRefresh: options.backgroundRefresh ?? true,
+      bindDeviceKey: !this.context.config.bearerSessions,
       onEvent: (event) => this.observe(event),
     });
   }

@@ -20,7 +20,8 @@ export interface FleetTarget {
 export interface FleetReport {
   devices: number;
   signUpFailures: number;
-  simulatedSeconds: number;
+  /** Seconds on the fleet's clock: virtual with an in-process gateway, real against a running one. */
+  fleetSeconds: number;
   wallSeconds: number;
   spuriousSignOuts: number;
   spuriousSignOutReasons: Record<string, number>;
@@ -30,7 +31,7 @@ export interface FleetReport {
   attackerRequestsServed: number;
   gatewayReuseDetections: number | undefined;
   refreshes: number;
-  refreshesPerSimulatedSecond: number;
+  refreshesPerFleetSecond: number;
   refreshesPerWallSecond: number;
   refreshLatencyMs: { p50: number; p99: number };
   retries: number;
@@ -81,7 +82,7 @@ export async function runFleet(config: FleetConfig, target: FleetTarget, time: S
   // One token lifetime and a margin: every device refreshes at least once more after the faults.
   await time.runUntil(time.now() + ttlMs + 15_000, config.quantumMs);
   const checks = await time.drive(Promise.all(devices.map((device) => device.check())));
-  const simulatedSeconds = (time.now() - start) / 1000;
+  const fleetSeconds = (time.now() - start) / 1000;
   const wallSeconds = (performance.now() - wallStart) / 1000;
 
   for (const attacker of attackers) attacker.stop();
@@ -94,7 +95,7 @@ export async function runFleet(config: FleetConfig, target: FleetTarget, time: S
   return {
     devices: config.devices,
     signUpFailures: metrics.signUpFailures,
-    simulatedSeconds,
+    fleetSeconds,
     wallSeconds,
     spuriousSignOuts: spurious.length,
     spuriousSignOutReasons: tally(spurious.map((record) => record.reason)),
@@ -104,7 +105,7 @@ export async function runFleet(config: FleetConfig, target: FleetTarget, time: S
     attackerRequestsServed: metrics.thefts.reduce((sum, theft) => sum + theft.attackerRequestsServed, 0),
     gatewayReuseDetections: await target.reuseDetections?.(),
     refreshes: metrics.refreshes,
-    refreshesPerSimulatedSecond: metrics.refreshes / simulatedSeconds,
+    refreshesPerFleetSecond: metrics.refreshes / fleetSeconds,
     refreshesPerWallSecond: metrics.refreshes / wallSeconds,
     refreshLatencyMs: { p50: percentile(metrics.refreshLatenciesMs, 0.5), p99: percentile(metrics.refreshLatenciesMs, 0.99) },
     retries: [...metrics.retries.values()].reduce((sum, count) => sum + count, 0),

@@ -37,7 +37,7 @@ export interface InProcessGateway {
 
 /**
  * Starts a gateway in this process on `clock`, in a new PostgreSQL schema of `databaseUrl` and a new
- * Redis key prefix, listening on a free loopback port; `close` drops the schema again.
+ * Redis key prefix, listening on a free loopback port. `close` drops the schema and deletes the keys.
  */
 export async function startInProcessGateway(options: { clock: Clock; databaseUrl: string; redisUrl: string; accessTokenTtlSeconds: number; logLevel?: string }): Promise<InProcessGateway> {
   const port = await freePort();
@@ -65,10 +65,23 @@ export async function startInProcessGateway(options: { clock: Clock; databaseUrl
     tollgate,
     reuseDetections: () => tollgate.services.database.prisma.auditEvent.count({ where: { type: 'refresh.reuse_detected' } }),
     async close() {
+      await deleteKeys(tollgate, config.redisPrefix);
       await tollgate.close();
       await withClient(options.databaseUrl, (client) => client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`));
     },
   };
+}
+
+/** Deletes every Redis key under `prefix`, in batches of a SCAN. */
+async function deleteKeys(tollgate: Tollgate, prefix: string): Promise<void> {
+  const redis = tollgate.services.state.redis;
+  if (!redis) return;
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+    if (keys.length > 0) await redis.del(...keys);
+    cursor = next;
+  } while (cursor !== '0');
 }
 
 async function freePort(): Promise<number> {

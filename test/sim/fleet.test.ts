@@ -16,9 +16,9 @@ beforeAll(async () => {
   const time = new VirtualTime(Date.now());
   gateway = await startTestGateway({ clock: time.gatewayClock, env: { ...simulatorGatewayEnv(ttlSeconds), LOG_LEVEL: 'error' } });
   const config = fleetConfig({ devices: 200, durationSeconds: 60, requestIntervalSeconds: 30, quantumMs: 250, seed: 7 });
-  report = await runFleet(config, { url: graphqlUrl, fetch: injectFetch(gateway), accessTokenTtlSeconds: ttlSeconds }, time);
-  console.log(JSON.stringify(report, null, 2));
-}, 300_000);
+  const reuseDetections = () => gateway.tollgate.services.database.prisma.auditEvent.count({ where: { type: 'refresh.reuse_detected' } });
+  report = await runFleet(config, { url: graphqlUrl, fetch: injectFetch(gateway), accessTokenTtlSeconds: ttlSeconds, reuseDetections }, time);
+}, 180_000);
 
 afterAll(async () => {
   await gateway?.close();
@@ -39,6 +39,17 @@ describe('fleet of 200 devices', () => {
 
   it('injects thefts', () => {
     expect(report.theftsInjected).toBeGreaterThan(0);
+  });
+
+  it('revokes for reuse only stolen sessions', () => {
+    const detectedByReuse = Object.entries(report.theftDetections).filter(([by]) => by.endsWith(':refresh_token_reused'));
+
+    expect(report.gatewayReuseDetections).toBe(detectedByReuse.reduce((sum, [, count]) => sum + count, 0));
+  });
+
+  it('spreads the first refreshes of the fleet', () => {
+    expect(report.peakRefreshesPerSecondFleetExpiry).toBeGreaterThan(0);
+    expect(report.peakRefreshesPerSecondFleetExpiry).toBeLessThan(report.devices / 2);
   });
 
   it('leaves every device working', () => {
