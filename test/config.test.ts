@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+
 import { describe, expect, it } from 'vitest';
 
 import { ConfigError, loadConfig } from '../src/config.ts';
@@ -73,5 +75,13 @@ describe('loadConfig', () => {
     const config = loadConfig({ TOLLGATE_TRUSTED_PROXIES: '10.0.0.1, 192.168.0.0/16 ,' });
 
     expect(config.trustedProxies).toEqual(['10.0.0.1', '192.168.0.0/16']);
+  });
+
+  it('accepts every value of .env.example', () => {
+    const lines = readFileSync(new URL('../.env.example', import.meta.url), 'utf8').split('\n');
+    const env = Object.fromEntries(lines.filter((line) => /^[A-Z0-9_]+=/.test(line)).map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]));
+
+    expect(Object.keys(env).length).toBeGreaterThan(40);
+    expect(problemsOf(env)).toEqual([]);
   });
 });
