@@ -7,7 +7,7 @@ import type { Random } from './random.ts';
 const detectionReasons = new Set(['refresh_token_reused', 'device_mismatch', 'session_revoked']);
 
 /**
- * A device that received a victim's copied tokens. It holds a key of its own (the victim's private
+ * A device that received a victim's copied tokens. It has a key of its own (the victim's private
  * key is not extractable) and, after a delay, refreshes with the copied refresh token and keeps using
  * whatever the gateway gives it, until the gateway refuses it.
  */

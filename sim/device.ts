@@ -5,7 +5,7 @@ import { FaultyLink, type KillStage, type LinkOwner } from './network.ts';
 import type { Random } from './random.ts';
 import type { SimulationTime } from './time.ts';
 
-/** What every device of a fleet shares. */
+/** Settings and services every device of a fleet shares. */
 export interface FleetContext {
   config: FleetConfig;
   time: SimulationTime;
@@ -113,7 +113,7 @@ export class SimDevice implements LinkOwner {
     if (!this.running && !this.signedOut) this.relaunch();
   }
 
-  /** Makes one request with the app; true when it was answered with data within a minute. */
+  /** Makes one request with the app; returns true when the response carried data within a minute. */
   async check(): Promise<boolean> {
     if (this.signedOut || !this.app) return false;
     let timer: unknown;

@@ -156,7 +156,7 @@ function scheduleThefts(devices: SimDevice[], context: FleetContext, random: Ran
   return attackers;
 }
 
-/** The access-token lifetime the gateway issued to the first device that signed up. */
+/** Reads the access-token lifetime the gateway issued to the first device that signed up. */
 async function issuedLifetime(devices: SimDevice[]): Promise<number> {
   for (const device of devices) {
     const stored = await device.storage.read('tokens');

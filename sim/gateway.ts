@@ -9,11 +9,11 @@ import { loadConfig } from '../src/config.ts';
 import { createLogger } from '../src/logger.ts';
 
 /**
- * Gateway settings for a simulated fleet. Tokens live `accessTokenTtlSeconds`, so a short run sees
+ * Gateway settings for a simulated fleet. Tokens live `accessTokenTtlSeconds`, so a short run has
  * several refreshes per device. Rate limits and refresh-burst risk signals count on the wall clock
- * (Redis key expiry), while the fleet runs on virtual time many times faster, so they are raised
- * beyond reach: they would otherwise measure the simulator's speed, not the fleet. Every device
- * sends its own address in X-Forwarded-For, which the gateway believes from loopback.
+ * (Redis key expiry), while the fleet runs on virtual time at another pace. They are raised beyond
+ * reach because they would otherwise measure the simulator's speed, not the fleet. Every device
+ * sends its own address in X-Forwarded-For, which the gateway trusts from loopback.
  */
 export function simulatorGatewayEnv(accessTokenTtlSeconds: number): Record<string, string> {
   return {

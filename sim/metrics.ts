@@ -11,9 +11,9 @@ export interface SignOutRecord {
 export interface TheftRecord {
   victim: number;
   stolenAt: number;
-  /** How the theft came to light: who was refused, and with which sign-out reason. */
+  /** Party and sign-out reason of the first rejection of the copied tokens, such as `attacker:device_mismatch`. */
   detectedBy: string | undefined;
-  /** Requests the attacker got answered with data before it was refused. */
+  /** Requests whose response gave the attacker data before it was rejected. */
   attackerRequestsServed: number;
 }
 
@@ -27,7 +27,7 @@ export class FleetMetrics {
   readonly signOuts: SignOutRecord[] = [];
   readonly thefts: TheftRecord[] = [];
   readonly refreshLatenciesMs: number[] = [];
-  /** Refreshes the gateway answered with a token pair, per second of simulated time. */
+  /** Refresh responses carrying a token pair, per second of the fleet's clock. */
   readonly refreshesPerSecond = new Map<number, number>();
   refreshes = 0;
   requestsServed = 0;
@@ -51,7 +51,7 @@ export class FleetMetrics {
     this.refreshesPerSecond.set(second, (this.refreshesPerSecond.get(second) ?? 0) + 1);
   }
 
-  /** The busiest second of refreshes between `from` and `until` (epoch milliseconds, simulated). */
+  /** Returns the refreshes of the busiest second between `from` and `until` (epoch milliseconds on the fleet's clock). */
   peakRefreshesPerSecond(from = -Infinity, until = Infinity): number {
     let peak = 0;
     for (const [second, count] of this.refreshesPerSecond) {
@@ -61,7 +61,7 @@ export class FleetMetrics {
   }
 }
 
-/** The value below which `fraction` of the samples fall (nearest-rank method). */
+/** Returns the value below which `fraction` of the samples fall (nearest-rank method). */
 export function percentile(samples: number[], fraction: number): number {
   if (samples.length === 0) return 0;
   const sorted = [...samples].sort((a, b) => a - b);

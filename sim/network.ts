@@ -13,7 +13,7 @@ export interface LinkOwner {
   isRunning(launch: number): boolean;
   kill(stage: KillStage): void;
   isOffline(): boolean;
-  /** Client address the gateway sees, through X-Forwarded-For from a trusted proxy. */
+  /** Client address the gateway reads from X-Forwarded-For, sent as by a trusted proxy. */
   readonly address: string;
 }
 
@@ -28,8 +28,8 @@ export interface LinkDeps {
 
 /**
  * One device's network: forwards requests to the gateway and injects the configured faults. Real
- * work (the HTTP exchange, reading bodies) is tracked, so virtual time waits for it; waiting for a
- * response that will never come is not, so the client's timeout fires on virtual time.
+ * work (the HTTP exchange, reading bodies) is tracked, so virtual time waits for it. Waiting for a
+ * response that will never come is not tracked, so the client's timeout fires on virtual time.
  */
 export class FaultyLink {
   constructor(
@@ -38,7 +38,7 @@ export class FaultyLink {
     private readonly random: Random,
   ) {}
 
-  /** The fetch of one launch of the app, or of a process the simulator never kills (`launch` undefined). */
+  /** Returns the fetch of one launch of the app, or of a process the simulator never kills (`launch` undefined). */
   fetchFor(launch: number | undefined): FetchLike {
     return (input, init) => this.send(new Request(input, init), launch, init?.signal ?? undefined);
   }
@@ -120,12 +120,12 @@ async function carriesTokenPair(response: Response): Promise<boolean> {
   }
 }
 
-/** A request whose process died: it never settles. */
+/** Returns a response promise that never settles, for a request whose process died. */
 function never(): Promise<Response> {
   return new Promise(() => undefined);
 }
 
-/** A request without a response: it fails only when the client gives up on it. */
+/** Returns a response promise that rejects when `signal` aborts, and never settles without one. */
 function abortedBy(signal: AbortSignal | undefined): Promise<Response> {
   return new Promise((_resolve, reject) => {
     signal?.addEventListener('abort', () => reject(signal.reason), { once: true });

@@ -10,10 +10,10 @@ interface PendingTimer {
 }
 
 /**
- * Discrete-event time for clients and an in-process gateway. Virtual time stands still while real
- * work is in flight (HTTP exchanges and Web Crypto calls wrapped with `track`) and jumps to the next
- * timer once everything is idle, so an hour of timers runs in as long as its requests take, and a
- * slow machine changes wall time but not what happens at which virtual moment.
+ * Discrete-event time for clients and an in-process gateway. Virtual time does not move while real
+ * work is in flight (HTTP exchanges and Web Crypto calls wrapped with `track`), and jumps to the next
+ * timer once everything is idle. An hour of timers therefore runs in as long as its requests take,
+ * and a slow machine changes the wall time but not what happens at which virtual moment.
  */
 export class VirtualTime implements SimulationTime {
   private current: number;
@@ -33,7 +33,7 @@ export class VirtualTime implements SimulationTime {
   /** The gateway's clock. */
   readonly gatewayClock: Clock = { now: () => new Date(this.current) };
 
-  /** A device clock `offsetMs` away from the gateway's. */
+  /** Returns a device clock `offsetMs` away from the gateway's. */
   deviceClock(offsetMs = 0): DeviceClock {
     return { now: () => this.current + offsetMs };
   }
@@ -56,7 +56,7 @@ export class VirtualTime implements SimulationTime {
     }
   }
 
-  /** A fetch whose exchanges hold virtual time still; the body is read inside the tracked span. */
+  /** Wraps `fetch` so virtual time waits for each exchange, the reading of the body included. */
   trackedFetch(fetch: FetchLike): FetchLike {
     return (input, init) =>
       this.track(async () => {
@@ -95,7 +95,7 @@ export class VirtualTime implements SimulationTime {
   /**
    * Runs every timer due up to `until` in time order and ends at `until`. Timers due within one
    * `quantumMs` of each other fire together at the latest of their times, so their requests overlap
-   * as a fleet's would; the default 0 fires one instant at a time.
+   * as a fleet's would. The default 0 fires one instant at a time.
    */
   async runUntil(until: number, quantumMs = 0): Promise<void> {
     await this.settle();
@@ -147,7 +147,7 @@ export class VirtualTime implements SimulationTime {
     return timer;
   }
 
-  /** The earliest live timer; cancelled ones are dropped on the way. */
+  /** Returns the earliest live timer, dropping cancelled ones on the way. */
   private peek(): PendingTimer | undefined {
     while (this.queue.length > 0 && (this.queue[0] as PendingTimer).cancelled) this.pop();
     return this.queue[0];

@@ -21,8 +21,9 @@ export function backoffDelay(policy: RetryPolicy, attempt: number, random: Rando
 }
 
 /**
- * The wait before the next attempt. A server-given wait (`Retry-After` or `retryAfterSeconds`) is a
- * lower bound; the jittered backoff is added on top of it so clients told the same second spread out.
+ * Returns the wait before the next attempt. A wait the server sets (`Retry-After` or
+ * `retryAfterSeconds`) is a lower bound. The jittered backoff is added to it, so clients given the
+ * same wait still spread out.
  */
 export function retryDelay(policy: RetryPolicy, attempt: number, random: RandomSource, serverWaitMs: number | undefined): number {
   const jitter = backoffDelay(policy, attempt, random);

@@ -8,7 +8,7 @@ import { SessionManager } from './session.ts';
 import type { StoredTokens, TokenStorage } from './storage.ts';
 import { send, type ReceivedResponse } from './transport.ts';
 
-/** What the gateway asked for when it answered STEP_UP_REQUIRED (RFC 9470 semantics). */
+/** The authentication the gateway requires, from a STEP_UP_REQUIRED error (RFC 9470 semantics). */
 export interface StepUpChallenge {
   acrValues: string[];
   /** Maximum age in seconds of the authentication the field accepts. */
@@ -47,7 +47,7 @@ export interface TollgateClientOptions extends Partial<Environment> {
   onStepUp?: StepUpHandler;
   onEvent?: (event: ClientEvent) => void;
   retry?: Partial<RetryPolicy>;
-  /** Retry a mutation after a network failure, when the app knows its mutations are idempotent. @default false */
+  /** Retry a mutation after a network failure; set it only when the app's mutations are idempotent. @default false */
   retryMutations?: boolean;
   /** @default 15000 */
   requestTimeoutMs?: number;
@@ -130,7 +130,7 @@ export class TollgateClient {
     return this.signIn('login', input);
   }
 
-  /** Answers the second-factor challenge a `login` returned. */
+  /** Completes the second-factor challenge a `login` returned. */
   completeLogin(input: { challengeId: string; method: 'TOTP' | 'PASSWORD'; code: string }): Promise<SignInResult> {
     return this.signIn('completeLogin', input);
   }
@@ -161,7 +161,7 @@ export class TollgateClient {
     if (this.options.bindDeviceKey === false) return device;
     const keyPair = await loadOrCreateDeviceKey(this.options.storage, this.env.crypto);
     const signer = await DpopSigner.create(keyPair, this.env.crypto);
-    this.session.useSigner(signer);
+    this.session.proofs.use(signer);
     return { ...device, publicKey: signer.publicJwk };
   }
 
@@ -179,7 +179,7 @@ export class TollgateClient {
         if (tokens) {
           await this.session.authorize(headers, 'POST', url, tokens);
         } else {
-          const proof = await this.session.proofFor('POST', url);
+          const proof = await this.session.proofs.sign('POST', url);
           if (proof) headers.set('dpop', proof);
         }
         return new Request(url, { method: 'POST', headers, body: operationBody(name, variables) });
@@ -193,10 +193,10 @@ export class TollgateClient {
   }
 
   /**
-   * Sends an app request with the session's credentials. A whole-operation refusal is acted on:
-   * TOKEN_EXPIRED, TOKEN_INVALID and TOKEN_REVOKED refresh once and retry (a refresh the server
-   * refuses ends the session with its reason); STEP_UP_REQUIRED asks the app's step-up handler and
-   * retries with the stepped-up token; DEVICE_SUSPENDED reports device review. Any other answer,
+   * Sends an app request with the session's credentials and acts on a whole-operation refusal.
+   * TOKEN_EXPIRED, TOKEN_INVALID and TOKEN_REVOKED refresh once and retry, and a refresh the server
+   * rejects ends the session with its reason. STEP_UP_REQUIRED calls the app's step-up handler and
+   * retries with the stepped-up token. DEVICE_SUSPENDED reports device review. Any other response,
    * partial results included, goes to the app unchanged.
    */
   private async request(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
@@ -250,7 +250,7 @@ export class TollgateClient {
     return new Request(original.url, { method: original.method, headers, body, redirect: original.redirect });
   }
 
-  /** One step-up at a time: concurrent requests refused for it wait for the same prompt. */
+  /** Runs one step-up at a time: concurrent requests rejected for it wait for the same prompt. */
   private stepUp(extensions: Record<string, unknown> | undefined): Promise<StoredTokens | null> {
     this.stepUpInFlight ??= this.promptStepUp(extensions).finally(() => {
       this.stepUpInFlight = undefined;

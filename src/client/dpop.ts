@@ -94,3 +94,36 @@ export function htuOf(url: string): string {
 function encodeJson(value: unknown): string {
   return base64url(new TextEncoder().encode(JSON.stringify(value)));
 }
+
+/**
+ * The DPoP proofs of one client: signed with the device key from storage, dated on the server's
+ * clock, and carrying the latest `DPoP-Nonce` the server sent.
+ */
+export class DeviceProofs {
+  private signer: DpopSigner | undefined;
+  nonce: string | undefined;
+
+  constructor(
+    private readonly storage: TokenStorage,
+    private readonly crypto: CryptoProvider,
+    private readonly serverNow: () => number,
+  ) {}
+
+  use(signer: DpopSigner): void {
+    this.signer = signer;
+  }
+
+  /** Signs a proof for one request; returns undefined when storage holds no device key. */
+  async sign(method: string, url: string, accessToken?: string): Promise<string | undefined> {
+    const signer = await this.load();
+    return signer?.proof({ method, url, serverNow: this.serverNow(), accessToken, nonce: this.nonce });
+  }
+
+  private async load(): Promise<DpopSigner | undefined> {
+    if (this.signer) return this.signer;
+    const stored = await this.storage.read('deviceKey');
+    if (!stored) return undefined;
+    this.signer ??= await DpopSigner.create(stored.value, this.crypto);
+    return this.signer;
+  }
+}

@@ -1,5 +1,5 @@
 /**
- * What the client takes from its platform. Each part is injectable, so tests and the fleet simulator
+ * The platform services the client uses. Each part is injectable, so tests and the fleet simulator
  * can run the client on virtual time with a scripted network.
  */
 

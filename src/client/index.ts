@@ -6,7 +6,7 @@ export { signOutReasons, TollgateClientError } from './reasons.ts';
 export type { ClientEvent, RetryCause, SignOutReason } from './reasons.ts';
 export { backoffDelay, defaultRetryPolicy, parseRetryAfter, retryDelay } from './backoff.ts';
 export type { RetryPolicy } from './backoff.ts';
-export { DpopSigner, htuOf, loadOrCreateDeviceKey, publicJwkOf } from './dpop.ts';
+export { DeviceProofs, DpopSigner, htuOf, loadOrCreateDeviceKey, publicJwkOf } from './dpop.ts';
 export type { PublicJwk } from './dpop.ts';
 export { systemClock, systemTimers } from './environment.ts';
 export type { CryptoProvider, DeviceClock, Environment, FetchLike, RandomSource, Timers } from './environment.ts';

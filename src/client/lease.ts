@@ -13,7 +13,7 @@ export const defaultLeaseOptions: LeaseOptions = { ttlMs: 20_000, pollMs: 250 };
 /**
  * A lock record in the shared store, taken with compare-and-set, so at most one process sends a
  * given refresh token at a time. The holder renews the lease before each attempt and stops when a
- * renewal fails; a lease whose holder died expires after `ttlMs`, and one left by an earlier launch
+ * renewal fails. A lease whose holder died expires after `ttlMs`, and one left by an earlier launch
  * of the same process is taken over at once.
  */
 export class RefreshLeaseLock {

@@ -49,7 +49,7 @@ const authResultSchema = z.discriminatedUnion('__typename', [
 export type TokenPairData = z.infer<typeof tokenPairSchema>;
 export type AuthResultData = z.infer<typeof authResultSchema>;
 
-/** Reads the token pair of a `refreshSession` or `stepUp` answer; undefined when it is not one. */
+/** Reads the token pair of a `refreshSession` or `stepUp` response; returns undefined when it has none. */
 export function tokenPairFrom(body: GraphQLBody | undefined, field: 'refreshSession' | 'stepUp'): TokenPairData | undefined {
   const parsed = tokenPairSchema.safeParse(body?.data?.[field]);
   return parsed.success ? parsed.data : undefined;
@@ -73,9 +73,9 @@ export function storedTokensOf(pair: TokenPairData, receivedAt: number, clockOff
 }
 
 /**
- * Whether a request body contains a mutation. A network failure leaves unknown whether the server
- * ran a mutation, so only other operations are retried after one. A body that cannot be read
- * counts as a mutation, the safe side.
+ * Returns whether a request body contains a mutation. After a network failure it is unknown whether
+ * the server ran a mutation, so only other operations are retried. A body that cannot be read counts
+ * as a mutation, the safe side.
  */
 export function containsMutation(body: string | undefined): boolean {
   if (body === undefined || body.length === 0) return false;

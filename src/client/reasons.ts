@@ -1,6 +1,6 @@
 /**
- * Why the client signed the user out. Stable strings an app maps to its own messages; the list is
- * documented in docs/api.md ("Client library").
+ * Sign-out reasons, each with the error code it comes from. The strings are stable, so an app can map
+ * them to its own messages; docs/api.md ("Client library") lists them.
  */
 export const signOutReasons = {
   /** REFRESH_TOKEN_REUSED: a rotated refresh token came back, so the session was revoked as stolen. */
@@ -19,7 +19,7 @@ export const signOutReasons = {
 
 export type SignOutReason = keyof typeof signOutReasons;
 
-/** Error codes the refresh endpoint answers that end the session. */
+/** Error codes from `refreshSession` that end the session. */
 export const signOutReasonByCode: Record<string, SignOutReason> = {
   REFRESH_TOKEN_REUSED: 'refresh_token_reused',
   SESSION_REVOKED: 'session_revoked',
@@ -30,7 +30,7 @@ export const signOutReasonByCode: Record<string, SignOutReason> = {
 
 export type RetryCause = 'network' | 'timeout' | 'service_unavailable' | 'rate_limited' | 'dpop_proof_rejected';
 
-/** What the client reports to the app through `onEvent`. */
+/** Events the client reports to the app through `onEvent`. */
 export type ClientEvent =
   | { type: 'signed_out'; reason: SignOutReason }
   /** DEVICE_SUSPENDED: token issuance to this device awaits verification; the tokens are kept. */
@@ -41,14 +41,14 @@ export type ClientEvent =
 
 /**
  * Thrown by the client's own operations (sign-in, refresh) for outcomes a caller handles in code.
- * `reason` is one of the stable strings above, or `device_suspended`, `step_up_cancelled`,
- * `network`, `not_signed_in`, `unexpected_response`.
+ * `reason` is `device_mismatch` when the stored device key is gone, or `device_suspended`, `network`,
+ * `unexpected_response` or `request_failed`.
  */
 export class TollgateClientError extends Error {
   constructor(
-    readonly reason: SignOutReason | 'device_suspended' | 'step_up_cancelled' | 'network' | 'not_signed_in' | 'unexpected_response' | 'request_failed',
+    readonly reason: 'device_mismatch' | 'device_suspended' | 'network' | 'unexpected_response' | 'request_failed',
     message: string,
-    /** The server's `extensions.code`, when the server answered with one. */
+    /** The server's `extensions.code`, when its response carried one. */
     readonly code?: string,
     options?: { cause?: unknown },
   ) {

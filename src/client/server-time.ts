@@ -12,7 +12,7 @@ export class ServerClock {
     private calibrated = false,
   ) {}
 
-  /** The server's current time as estimated on this device, in epoch milliseconds. */
+  /** Returns the server's current time as estimated on this device, in epoch milliseconds. */
   now(): number {
     return this.device.now() + this.offsetMs;
   }
@@ -32,7 +32,7 @@ export class ServerClock {
     const serverSeconds = Date.parse(dateHeader);
     if (Number.isNaN(serverSeconds)) return;
 
-    // The header truncates to whole seconds, so the server's time was in [date, date + 1 s); the
+    // The header truncates to whole seconds, so the server's time was in [date, date + 1 s). The
     // midpoint of that second is compared with the midpoint of the round trip.
     const sample = serverSeconds + 500 - (sentAt + receivedAt) / 2;
     if (!this.calibrated || Math.abs(sample - this.offsetMs) > 2_000) {

@@ -1,7 +1,8 @@
-import { backoffDelay, type RetryPolicy } from './backoff.ts';
-import { DpopSigner } from './dpop.ts';
+import type { RetryPolicy } from './backoff.ts';
+import { DeviceProofs } from './dpop.ts';
 import { sleep, type Environment } from './environment.ts';
 import { RefreshLeaseLock, type LeaseOptions } from './lease.ts';
+import { RefreshScheduler } from './schedule.ts';
 import { operationBody, storedTokensOf, tokenPairFrom, type TokenPairData } from './operations.ts';
 import { signOutReasonByCode, TollgateClientError, type ClientEvent, type SignOutReason } from './reasons.ts';
 import { ServerClock } from './server-time.ts';
@@ -30,13 +31,10 @@ export interface SessionOptions {
 /** Raised inside a refresh attempt when another process took the lease while this one waited. */
 class LeaseLost extends Error {}
 
-/** setTimeout's largest delay; a later refresh is re-planned when this one fires. */
-const maxTimerDelayMs = 2 ** 31 - 1;
-
 /**
  * The session's tokens and their refresh. One refresh runs at a time per process (callers share the
  * promise in flight) and per store (the refresh lease). The refresh always sends the refresh token
- * read from the store after taking the lease, and writes the new pair to the store before anything
+ * read from the store after taking the lease. It writes the new pair to the store before anything
  * uses it, so a process killed at any point leaves a store another launch can continue from.
  */
 export class SessionManager {
@@ -45,14 +43,11 @@ export class SessionManager {
   private tokens: Versioned<StoredTokens> | null | undefined;
   private loading: Promise<StoredTokens | null> | undefined;
   private inflight: Promise<StoredTokens | null> | undefined;
-  private signer: DpopSigner | undefined;
-  private nonce: string | undefined;
-  private refreshTimer: unknown;
-  private backgroundFailures = 0;
+  readonly proofs: DeviceProofs;
   private turn: Promise<void> = Promise.resolve();
-  private suspended = false;
   private readonly closing = new AbortController();
   private readonly lease: RefreshLeaseLock;
+  private readonly scheduler: RefreshScheduler;
   readonly transport: TransportDeps;
 
   constructor(
@@ -62,7 +57,14 @@ export class SessionManager {
   ) {
     this.serverClock = new ServerClock(env.clock);
     this.lease = new RefreshLeaseLock(options.storage, { process: options.processName, launchId: options.launchId }, env, options.lease);
-    this.transport = { env, serverClock: this.serverClock, emit, onNonce: (nonce) => (this.nonce = nonce) };
+    this.proofs = new DeviceProofs(options.storage, env.crypto, () => this.serverClock.now());
+    this.transport = { env, serverClock: this.serverClock, emit, onNonce: (nonce) => (this.proofs.nonce = nonce) };
+    this.scheduler = new RefreshScheduler(env, { enabled: options.backgroundRefresh, refreshWindow: options.refreshWindow, retry: options.retry }, {
+      serverNow: () => this.serverClock.now(),
+      current: () => this.tokens?.value,
+      refresh: () => this.refresh(),
+      closed: () => this.closed,
+    });
   }
 
   get closed(): boolean {
@@ -88,7 +90,7 @@ export class SessionManager {
 
   /**
    * Refreshes because the server rejected `rejectedAccessToken`, unless a newer token is already
-   * at hand; waits at most `foregroundWaitMs` for a refresh that keeps failing on the network.
+   * at hand. Waits at most `foregroundWaitMs` for a refresh that keeps failing on the network.
    */
   async awaitRefresh(rejectedAccessToken: string | undefined, signal?: AbortSignal): Promise<StoredTokens | null> {
     const current = this.tokens?.value;
@@ -165,7 +167,7 @@ export class SessionManager {
     }
   }
 
-  /** Whether the stored pair is newer than the one in memory and not yet due for its own refresh. */
+  /** Returns whether the stored pair is newer than the one in memory and not yet due for its own refresh. */
   private refreshedElsewhere(stored: StoredTokens, rejectedAccessToken: string | undefined): boolean {
     if (stored.accessToken === rejectedAccessToken) return false;
     if (stored.refreshToken === this.tokens?.value.refreshToken) return false;
@@ -204,9 +206,9 @@ export class SessionManager {
 
   private async refreshRequest(refreshToken: string): Promise<Request> {
     const headers = new Headers({ 'content-type': 'application/json' });
-    const signer = await this.loadSigner();
     // RFC 9449 §5: the refresh request proves possession of the device key; it carries no ath.
-    if (signer) headers.set('dpop', await signer.proof({ method: 'POST', url: this.options.url, serverNow: this.serverClock.now(), nonce: this.nonce }));
+    const proof = await this.proofs.sign('POST', this.options.url);
+    if (proof) headers.set('dpop', proof);
     return new Request(this.options.url, { method: 'POST', headers, body: operationBody('refreshSession', { refreshToken }) });
   }
 
@@ -227,7 +229,7 @@ export class SessionManager {
       return current.value;
     }
 
-    this.suspended = false;
+    this.scheduler.resume();
     this.setTokens({ value: tokens, version: result.version as string });
     this.emit({ type: 'tokens_refreshed', accessTokenExpiresAt: tokens.accessTokenExpiresAt });
     return tokens;
@@ -251,7 +253,7 @@ export class SessionManager {
   async replace(pair: TokenPairData): Promise<StoredTokens> {
     const tokens = storedTokensOf(pair, this.serverClock.now(), this.serverClock.offsetMs);
     const version = await overwrite(this.options.storage, 'tokens', tokens);
-    this.suspended = false;
+    this.scheduler.resume();
     this.setTokens({ value: tokens, version: version as string });
     return tokens;
   }
@@ -268,27 +270,9 @@ export class SessionManager {
     headers.set('authorization', `${tokens.tokenType} ${tokens.accessToken}`);
     if (tokens.tokenType !== 'DPoP') return;
 
-    const signer = await this.loadSigner();
-    if (!signer) throw new TollgateClientError('device_mismatch', 'The session is bound to a device key that is no longer in storage: sign in again.');
-    headers.set('dpop', await signer.proof({ method, url, serverNow: this.serverClock.now(), accessToken: tokens.accessToken, nonce: this.nonce }));
-  }
-
-  /** A DPoP proof for a request without an access token, such as sign-in; undefined without a device key. */
-  async proofFor(method: string, url: string): Promise<string | undefined> {
-    const signer = await this.loadSigner();
-    return signer?.proof({ method, url, serverNow: this.serverClock.now(), nonce: this.nonce });
-  }
-
-  useSigner(signer: DpopSigner): void {
-    this.signer = signer;
-  }
-
-  private async loadSigner(): Promise<DpopSigner | undefined> {
-    if (this.signer) return this.signer;
-    const stored = await this.options.storage.read('deviceKey');
-    if (!stored) return undefined;
-    this.signer ??= await DpopSigner.create(stored.value, this.env.crypto);
-    return this.signer;
+    const proof = await this.proofs.sign(method, url, tokens.accessToken);
+    if (!proof) throw new TollgateClientError('device_mismatch', 'The session is bound to a device key that is no longer in storage: sign in again.');
+    headers.set('dpop', proof);
   }
 
   private expiresSoon(tokens: StoredTokens): boolean {
@@ -301,72 +285,24 @@ export class SessionManager {
     this.tokens = stored;
     if (!stored) return;
     this.serverClock.seed(stored.value.clockOffsetMs);
-    this.schedule(stored.value);
+    this.scheduler.plan(stored.value);
   }
 
   private forget(reason: SignOutReason): void {
     const hadSession = Boolean(this.tokens);
     this.tokens = null;
-    this.cancelSchedule();
+    this.scheduler.cancel();
     if (hadSession) this.emit({ type: 'signed_out', reason });
   }
 
   private suspend(): void {
-    this.suspended = true;
-    this.cancelSchedule();
+    this.scheduler.pause();
     this.emit({ type: 'device_review', reason: 'device_suspended' });
-  }
-
-  /**
-   * Plans the background refresh at a random point between `earliest` and `latest` of the access
-   * token's lifetime, measured on the server's clock, so a fleet whose tokens expire together
-   * spreads its refreshes over the window instead of sending them in one second.
-   */
-  private schedule(tokens: StoredTokens): void {
-    this.cancelSchedule();
-    if (!this.options.backgroundRefresh || this.suspended || this.closed) return;
-
-    const { earliest, latest } = this.options.refreshWindow;
-    const lifetime = Math.max(0, tokens.accessTokenExpiresAt - tokens.receivedAt);
-    const refreshAt = tokens.receivedAt + lifetime * (earliest + this.env.random() * (latest - earliest));
-    this.startTimer(refreshAt - this.serverClock.now());
-  }
-
-  private startTimer(delayMs: number): void {
-    this.refreshTimer = this.env.timers.setTimeout(() => this.refreshInBackground(), Math.min(maxTimerDelayMs, Math.max(0, delayMs)));
-  }
-
-  private refreshInBackground(): void {
-    this.refreshTimer = undefined;
-    const planned = this.tokens?.value;
-    if (planned && planned.accessTokenExpiresAt - this.serverClock.now() > maxTimerDelayMs) {
-      this.schedule(planned);
-      return;
-    }
-    this.refresh().then(
-      () => {
-        this.backgroundFailures = 0;
-      },
-      () => {
-        if (this.closed || this.suspended) return;
-        // Network failures are retried inside the refresh; what arrives here is an answer the
-        // client did not expect, worth another try after a growing pause.
-        const delay = Math.max(1_000, backoffDelay(this.options.retry, this.backgroundFailures, this.env.random));
-        this.backgroundFailures += 1;
-        this.startTimer(delay);
-      },
-    );
-  }
-
-  private cancelSchedule(): void {
-    if (this.refreshTimer === undefined) return;
-    this.env.timers.clearTimeout(this.refreshTimer);
-    this.refreshTimer = undefined;
   }
 
   /** Stops background refresh and abandons a refresh in flight; the store keeps the session. */
   close(): void {
     this.closing.abort(new TollgateClientError('request_failed', 'The client was closed.'));
-    this.cancelSchedule();
+    this.scheduler.cancel();
   }
 }

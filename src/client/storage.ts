@@ -1,7 +1,7 @@
 /**
- * Where the client keeps a session between launches. Apps implement `TokenStorage` over their
- * platform's secure storage (iOS Keychain with an access group shared with the app's extensions,
- * Android Keystore-backed storage); `MemoryTokenStorage` serves tests and the fleet simulator.
+ * Storage of a session between launches. Apps implement `TokenStorage` over their platform's secure
+ * storage: the iOS Keychain with an access group shared with the app's extensions, or Android
+ * Keystore-backed storage. `MemoryTokenStorage` serves tests and the fleet simulator.
  */
 
 /** The session as the client stores it. Times are epoch milliseconds on the server's clock. */
@@ -30,7 +30,7 @@ export interface RefreshLease {
   expiresAt: number;
 }
 
-/** What each storage slot contains. */
+/** Value type of each storage slot. */
 export interface StorageValues {
   tokens: StoredTokens;
   refreshLease: RefreshLease;

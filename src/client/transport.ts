@@ -52,9 +52,9 @@ export interface TransportDeps {
 const bodylessStatuses = new Set([101, 103, 204, 205, 304]);
 
 /**
- * Sends a request with retries: network failures and timeouts (when allowed), 503 and 429 with
- * exponential backoff and full jitter, waiting at least the server's `Retry-After` or
- * `extensions.retryAfterSeconds`; a rejected DPoP proof is retried once at once with a fresh proof.
+ * Sends a request with retries. Network failures and timeouts (when allowed), 503 and 429 are retried
+ * with exponential backoff and full jitter, waiting at least the server's `Retry-After` or
+ * `extensions.retryAfterSeconds`. A rejected DPoP proof is retried once at once with a fresh proof.
  */
 export async function send(deps: TransportDeps, options: SendOptions): Promise<ReceivedResponse> {
   let dpopRetried = false;
@@ -73,8 +73,8 @@ export async function send(deps: TransportDeps, options: SendOptions): Promise<R
 
     const received = outcome.received;
     if (received.code === 'DPOP_PROOF_INVALID' && !dpopRetried) {
-      // A proof is refused for a stale iat or a new nonce; both are fixed by the next proof, which
-      // uses the offset and nonce this response just updated.
+      // A proof is rejected for a stale iat or a new nonce. The next proof fixes both, because it
+      // uses the clock offset and nonce this response just updated.
       dpopRetried = true;
       deps.emit({ type: 'retry', operation: options.operation, cause: 'dpop_proof_rejected', attempt: attempt + 1, delayMs: 0 });
       continue;

@@ -146,10 +146,19 @@ describe('request outcomes', () => {
     expect(signOuts(events)).toEqual([]);
   });
 
-  for (const code of ['INSUFFICIENT_SCOPE', 'DEVICE_TRUST_REQUIRED', 'FORBIDDEN', 'RISK_DENIED', 'BAD_USER_INPUT', 'INTERNAL_SERVER_ERROR']) {
+  const passedThrough = [
+    ['INSUFFICIENT_SCOPE', 403],
+    ['DEVICE_TRUST_REQUIRED', 403],
+    ['FORBIDDEN', 403],
+    ['RISK_DENIED', 403],
+    ['BAD_USER_INPUT', 400],
+    ['INTERNAL_SERVER_ERROR', 500],
+  ] as const;
+
+  for (const [code, status] of passedThrough) {
     it(`${code} reaches the app unchanged`, async () => {
       const { time, server, client, events } = await setUp();
-      server.script(undefined, refusal(code, code === 'BAD_USER_INPUT' ? 400 : code === 'INTERNAL_SERVER_ERROR' ? 500 : 403));
+      server.script(undefined, refusal(code, status));
 
       const response = await time.drive(client.fetch(graphqlUrl, meQuery));
       const body = (await response.json()) as { errors: Array<{ extensions: { code: string } }> };

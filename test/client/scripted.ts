@@ -13,7 +13,7 @@ export interface Received {
 export type Reply = { status: number; body?: unknown; headers?: Record<string, string> } | 'network-error';
 
 /**
- * A stand-in for the gateway that answers from a script, for client behaviour the real gateway does
+ * A stand-in for the gateway that responds from a script, for client behaviour the real gateway does
  * not produce on demand (429, 503, dropped connections, DEVICE_SUSPENDED). Without a scripted reply
  * it rotates refresh tokens like the gateway: the current one gets a new pair, any other is reuse.
  */
@@ -101,7 +101,7 @@ export class ScriptedServer {
   }
 }
 
-/** A whole-operation refusal as the gateway sends it. */
+/** Builds a whole-operation refusal as the gateway sends it. */
 export function refusal(code: string, status: number, extensions: Record<string, unknown> = {}, headers: Record<string, string> = {}): Reply {
   return { status, body: { errors: [{ message: code, extensions: { ...extensions, code } }] }, headers };
 }

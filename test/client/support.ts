@@ -5,7 +5,7 @@ import type { TestGateway } from '../helpers/harness.ts';
 /** The gateway's default public URL plus the GraphQL path: the `htu` its DPoP check expects. */
 export const graphqlUrl = 'http://127.0.0.1:4000/graphql';
 
-/** A fetch that hands each request to the in-process gateway through Fastify's inject. */
+/** Returns a fetch that passes each request to the in-process gateway through Fastify's inject. */
 export function injectFetch(gateway: TestGateway): FetchLike {
   return async (input, init) => {
     const request = new Request(input, init);
@@ -94,7 +94,7 @@ export function graphqlRequest(query: string, variables: Record<string, unknown>
 }
 
 /**
- * Storage that stops answering once armed, as if the process died: `after-write` lets the write
+ * Storage that stops responding once armed, as if the process died: `after-write` lets the write
  * of new tokens land first, `before-write` dies on the attempt.
  */
 export class DyingStorage extends MemoryTokenStorage {
