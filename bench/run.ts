@@ -3,13 +3,14 @@
 // is reported beside a baseline measured in the same run, because this machine's absolute numbers
 // move with whatever else it is doing.
 import { fork, type ChildProcess } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 
 import autocannon from 'autocannon';
+import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 
@@ -114,6 +115,43 @@ async function signUp(server: ServerProcess): Promise<{ accessToken: string; ref
   return { ...tokens, email, password };
 }
 
+// Proofs name the URL apps call, which is the issuer's by default, not the port a process listens on.
+const proofUrl = 'http://127.0.0.1:4000/graphql';
+
+interface DeviceKey {
+  privateKey: CryptoKey;
+  publicJwk: JWK;
+}
+
+async function createDeviceKey(): Promise<DeviceKey> {
+  const { privateKey, publicKey } = await generateKeyPair('ES256');
+  const jwk = await exportJWK(publicKey);
+  return { privateKey, publicJwk: { kty: 'EC', crv: 'P-256', x: jwk.x, y: jwk.y } };
+}
+
+function signProof(key: DeviceKey, accessToken?: string): Promise<string> {
+  const claims: Record<string, unknown> = { jti: randomUUID(), htm: 'POST', htu: proofUrl, iat: Math.floor(Date.now() / 1000) };
+  if (accessToken) claims.ath = createHash('sha256').update(accessToken).digest('base64url');
+  return new SignJWT(claims).setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk: key.publicJwk }).sign(key.privateKey);
+}
+
+/** Signs up with a device key and a proof from it, so the session is key-bound and its device BASIC. */
+async function signUpKeyBound(server: ServerProcess): Promise<{ key: DeviceKey; accessToken: string }> {
+  const key = await createDeviceKey();
+  const response = await fetch(`${server.url}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', dpop: await signProof(key) },
+    body: JSON.stringify({
+      query: 'mutation($input: SignUpInput!) { signUp(input: $input) { ... on AuthSuccess { tokens { accessToken tokenType } } } }',
+      variables: { input: { email: `bench-${randomUUID()}@example.com`, password: `bench password ${randomUUID()}`, device: { ...device, publicKey: key.publicJwk } } },
+    }),
+  });
+  const body = (await response.json()) as { data?: { signUp?: { tokens?: { accessToken: string; tokenType: string } } } };
+  const tokens = body.data?.signUp?.tokens;
+  if (tokens?.tokenType !== 'DPoP') throw new Error(`key-bound sign-up failed: ${JSON.stringify(body)}`);
+  return { key, accessToken: tokens.accessToken };
+}
+
 interface LoadResult {
   requestsPerSecond: number;
   p50: number;
@@ -122,11 +160,21 @@ interface LoadResult {
   errors: number;
 }
 
-async function load(server: ServerProcess, query: string, token: string | undefined, options: { connections?: number; amount?: number; tokens?: string[] } = {}): Promise<LoadResult> {
+interface LoadOptions {
+  connections?: number;
+  amount?: number;
+  /** One distinct access token per request, in turn. */
+  tokens?: string[];
+  /** One DPoP proof per request, in turn, for `token` sent with the DPoP scheme. */
+  proofs?: string[];
+}
+
+async function load(server: ServerProcess, query: string, token: string | undefined, options: LoadOptions = {}): Promise<LoadResult> {
   const headers: Record<string, string> = { 'content-type': 'application/json' };
-  if (token) headers.authorization = `Bearer ${token}`;
+  if (token) headers.authorization = options.proofs ? `DPoP ${token}` : `Bearer ${token}`;
   let next = 0;
   const tokens = options.tokens;
+  const proofs = options.proofs;
   const result = await autocannon({
     url: `${server.url}/graphql`,
     method: 'POST',
@@ -134,12 +182,15 @@ async function load(server: ServerProcess, query: string, token: string | undefi
     body: JSON.stringify({ query }),
     connections: options.connections ?? connections,
     ...(options.amount ? { amount: options.amount } : { duration: seconds }),
-    ...(tokens
+    ...(tokens || proofs
       ? {
           requests: [
             {
               setupRequest: (request: { headers: Record<string, string> }) => {
-                request.headers = { ...request.headers, authorization: `Bearer ${tokens[next++ % tokens.length]}` };
+                const index = next++;
+                if (tokens) request.headers = { ...request.headers, authorization: `Bearer ${tokens[index % tokens.length]}` };
+                // A proof's jti is single use: the run stops before the prepared proofs run out.
+                if (proofs) request.headers = { ...request.headers, dpop: proofs[Math.min(index, proofs.length - 1)] as string };
                 return request;
               },
             },
@@ -321,6 +372,21 @@ try {
   rows.push({ scenario: '1. LOW field `{ me { id } }`, bearer token', metric: 'throughput (req/s)', baseline: low.baseline.rps, tollgate: low.tollgate.rps, ratio: low.tollgate.rps / low.baseline.rps, target: '≥ 0.85', met: low.tollgate.rps / low.baseline.rps >= 0.85 });
   rows.push({ scenario: '1. LOW field', metric: 'latency p50 / p99 (ms)', baseline: `${low.baseline.p50.toFixed(1)} / ${low.baseline.p99.toFixed(1)}`, tollgate: `${low.tollgate.p50.toFixed(1)} / ${low.tollgate.p99.toFixed(1)}` });
 
+  log('(2) MEDIUM field: baseline against a DPoP-bound token with a proof on every request');
+  const bound = await signUpKeyBound(tollgate);
+  const medium = '{ catalog(first: 1) { stock } }';
+  const proofsPerRun = Math.ceil(low.tollgate.rps * seconds * 1.5);
+  const dpop = await compare(
+    'MEDIUM field with DPoP',
+    () => load(baseline, medium, undefined),
+    async () => {
+      const proofs = await Promise.all(Array.from({ length: proofsPerRun }, () => signProof(bound.key, bound.accessToken)));
+      return load(tollgate, medium, bound.accessToken, { proofs, amount: proofs.length - connections });
+    },
+  );
+  rows.push({ scenario: '2. MEDIUM field `{ catalog(first: 1) { stock } }`, DPoP token and proof per request', metric: 'throughput (req/s)', baseline: dpop.baseline.rps, tollgate: dpop.tollgate.rps, ratio: dpop.tollgate.rps / dpop.baseline.rps, target: '≥ 0.75', met: dpop.tollgate.rps / dpop.baseline.rps >= 0.75 });
+  rows.push({ scenario: '2. MEDIUM field', metric: 'latency p50 / p99 (ms)', baseline: `${dpop.baseline.p50.toFixed(1)} / ${dpop.baseline.p99.toFixed(1)}`, tollgate: `${dpop.tollgate.p50.toFixed(1)} / ${dpop.tollgate.p99.toFixed(1)}` });
+
   log('(3) 1,000 items whose fields carry rules');
   const list = '{ catalog(first: 1000) { id name price } }';
   const many = await compare('list of 1,000', () => load(baseline, list, undefined, { connections: 10 }), () => load(tollgate, list, user.accessToken, { connections: 10 }));
@@ -348,7 +414,7 @@ try {
     machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, platform: `${os.type()} ${os.release()}` },
     settings: { seconds, connections, refreshDevices, distinctTokens, propagationTrials },
     rows,
-    raw: { low, many, rotation, logins, propagation, memory },
+    raw: { low, dpop, many, rotation, logins, propagation, memory },
   };
   await writeFile(new URL('./results/latest.json', import.meta.url), `${JSON.stringify(report, null, 2)}\n`);
   await writeFile(new URL('../docs/benchmarks.md', import.meta.url), renderReport(report));
