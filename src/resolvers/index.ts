@@ -1,5 +1,5 @@
-import { adminResolvers } from './admin.ts';
 import { accountResolvers } from './account.ts';
+import { adminResolvers } from './admin.ts';
 import { attestationResolvers } from './attestation.ts';
 import { authResolvers } from './auth.ts';
 import { catalogResolvers } from './catalog.ts';
@@ -12,7 +12,7 @@ import { userResolvers } from './users.ts';
 export const resolvers = {
   DateTime,
   Query: { ...userResolvers.Query, ...catalogResolvers.Query, ...paymentResolvers.Query, ...adminResolvers.Query },
-  Mutation: { ...authResolvers.Mutation, ...attestationResolvers.Mutation, ...stepUpResolvers.Mutation, ...accountResolvers.Mutation, ...paymentResolvers.Mutation, ...deviceResolvers.Mutation, ...adminResolvers.Mutation },
+  Mutation: { ...authResolvers.Mutation, ...attestationResolvers.Mutation, ...stepUpResolvers.Mutation, ...accountResolvers.Mutation, ...paymentResolvers.Mutation, ...adminResolvers.Mutation, ...deviceResolvers.Mutation },
   AuthResult: authResolvers.AuthResult,
   User: { ...userResolvers.User, ...accountResolvers.User },
   Transaction: paymentResolvers.Transaction,
