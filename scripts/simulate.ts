@@ -1,6 +1,8 @@
 import { parseArgs } from 'node:util';
 
-import { fleetConfig, type FleetConfigInput } from '../sim/config.ts';
+import { z } from 'zod';
+
+import { fleetConfig, type FleetConfig, type FleetConfigInput } from '../sim/config.ts';
 import { runFleet, type FleetReport } from '../sim/fleet.ts';
 import { startInProcessGateway } from '../sim/gateway.ts';
 import { RealTime } from '../sim/time.ts';
@@ -20,7 +22,8 @@ Target:
 Fleet:
   --devices N                virtual devices (default 1000)
   --duration SECONDS         seconds of traffic with faults: virtual in-process (default 300), real
-                             against TOLLGATE_URL (default 120); a fault-free minute follows
+                             against TOLLGATE_URL (default 120); one token lifetime and 15 s
+                             without faults follow
   --request-interval SECONDS mean seconds between an app's requests (default 20)
   --seed N                   seed of every random draw (default 1)
   --bearer                   sign up without device keys: bearer sessions, no DPoP
@@ -82,9 +85,19 @@ function configFrom(values: Record<string, unknown>, inProcess: boolean): FleetC
   };
 }
 
-async function simulate(values: Record<string, unknown>): Promise<FleetReport> {
+/** Reads the fleet configuration; an invalid option ends the process with its name and exit code 2. */
+function parseConfig(values: Record<string, unknown>): FleetConfig {
+  try {
+    return fleetConfig(configFrom(values, values['in-process'] === true));
+  } catch (error) {
+    const message = error instanceof z.ZodError ? error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ') : (error as Error).message;
+    console.error(`simulate: invalid option: ${message}`);
+    process.exit(2);
+  }
+}
+
+async function simulate(values: Record<string, unknown>, config: FleetConfig): Promise<FleetReport> {
   const inProcess = values['in-process'] === true;
-  const config = fleetConfig(configFrom(values, inProcess));
 
   if (!inProcess) {
     const base = (process.env.TOLLGATE_URL ?? 'http://127.0.0.1:4000').replace(/\/+$/, '');
@@ -138,7 +151,13 @@ async function main(): Promise<void> {
     return;
   }
 
-  const report = await simulate(values);
+  let report: FleetReport;
+  try {
+    report = await simulate(values, parseConfig(values));
+  } catch (error) {
+    console.error(`simulate: ${(error as Error).message}`);
+    process.exit(1);
+  }
   console.log(values.json ? JSON.stringify(report, null, 2) : format(report));
   const passed = report.spuriousSignOuts === 0 && report.theftsDetected === report.theftsInjected && report.unhealthyAtEnd === 0;
   process.exit(passed ? 0 : 1);
