@@ -23,7 +23,7 @@ export class Random {
     return min + this.next() * (max - min);
   }
 
-  /** A wait with the given mean, as between the events of a Poisson process. */
+  /** Draws a wait with the given mean, as between the events of a Poisson process. */
   exponential(mean: number): number {
     return -Math.log(1 - this.next()) * mean;
   }
@@ -32,7 +32,7 @@ export class Random {
     return items[Math.floor(this.next() * items.length)] as T;
   }
 
-  /** A generator of its own, so one device's draws do not shift another's. */
+  /** Returns a generator of its own, so one device's draws do not shift another's. */
   fork(): Random {
     return new Random(Math.floor(this.next() * 4294967296));
   }
