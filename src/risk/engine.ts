@@ -198,7 +198,7 @@ export class RiskEngine {
    * this refresh; throws `RATE_LIMITED`, `DEVICE_SUSPENDED` or `RISK_DENIED`. A refresh cannot step
    * up, so a step-up decision raises the session's level instead and lets tier policies ask later.
    */
-  async assessRefresh(input: { userId: string; sessionId: string; deviceId: string; sessionRiskLevel: string; facts: RiskFacts }): Promise<RiskLevel> {
+  async assessRefresh(input: { userId: string; sessionId: string; deviceId: string; sessionRiskLevel: string; facts: RiskFacts; tokenKey?: string }): Promise<RiskLevel> {
     const ids = { userId: input.userId, sessionId: input.sessionId, deviceId: input.deviceId, ip: input.facts.ip };
     await this.deps.limits.consume('refreshDevice', input.deviceId);
 
@@ -209,7 +209,7 @@ export class RiskEngine {
     }
 
     const set: SignalSet = { fired: [], measured: {} };
-    const location = await this.measure(() => this.signals.refreshContext({ userId: input.userId, device, ip: input.facts.ip, edge: input.facts.edgeLocation }, set), 'refresh signals');
+    const location = await this.measure(() => this.signals.refreshContext({ userId: input.userId, device, ip: input.facts.ip, edge: input.facts.edgeLocation, tokenKey: input.tokenKey }, set), 'refresh signals');
     const decision = scoreSignals('refresh', set.fired, this.deps.config.policy);
     await this.audit(decision, set, ids);
 

@@ -148,13 +148,15 @@ export class RiskSignals {
    * Signals of a refresh: bursts from one device and many accounts refreshing from one IP in a
    * short window (a farm replaying stolen refresh tokens), then travel and the device.
    */
-  async refreshContext(input: { userId: string; device: DeviceFacts; ip: string | undefined; edge: EdgeLocation | undefined }, set: SignalSet): Promise<GeoObservation | undefined> {
+  async refreshContext(input: { userId: string; device: DeviceFacts; ip: string | undefined; edge: EdgeLocation | undefined; tokenKey?: string }, set: SignalSet): Promise<GeoObservation | undefined> {
     const { state, config } = this.deps;
     const now = this.now();
     const refresh = config.refresh;
 
     const [burst, accountsFromIp] = await Promise.all([
-      state.windowAdd(keys.refreshesByDevice(input.device.id), this.eventMember(now), now, refresh.burstWindowSeconds),
+      // Retries of one refresh token (a lost response, concurrent requests of one app) are one
+      // refresh: the window counts each presented token once.
+      state.windowAdd(keys.refreshesByDevice(input.device.id), input.tokenKey ?? this.eventMember(now), now, refresh.burstWindowSeconds),
       input.ip ? state.windowAdd(keys.refreshAccountsByIp(clientSubject(input.ip)), input.userId, now, refresh.syncWindowSeconds) : 0,
     ]);
     set.measured.refreshBurst = burst;

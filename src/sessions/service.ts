@@ -198,7 +198,9 @@ export class SessionService {
     });
     if (!token || token.session.revokedAt) return;
     const { session } = token;
-    await this.deps.risk.assessRefresh({ userId: session.userId, sessionId: session.id, deviceId: session.deviceId, sessionRiskLevel: session.riskLevel, facts });
+    // A prefix of the token's hash names the presented token in the burst window without storing it.
+    const tokenKey = Buffer.from(tokenHash).toString('base64url').slice(0, 16);
+    await this.deps.risk.assessRefresh({ userId: session.userId, sessionId: session.id, deviceId: session.deviceId, sessionRiskLevel: session.riskLevel, facts, tokenKey });
   }
 
   private async rotate(tx: Transaction, tokenHash: Uint8Array<ArrayBuffer>, facts: RequestFacts, proof: VerifiedProof | undefined): Promise<RotationOutcome> {
