@@ -29,7 +29,16 @@ async function main(): Promise<void> {
     process.exit(1);
   }
 
-  const address = await tollgate.gateway.app.listen({ host: config.host, port: config.port });
+  let address: string;
+  try {
+    address = await tollgate.gateway.app.listen({ host: config.host, port: config.port });
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    const hint = code === 'EADDRINUSE' ? 'the port is in use: stop the other process or set PORT' : code === 'EADDRNOTAVAIL' ? 'the address is not on this machine: set HOST' : 'check HOST and PORT';
+    logger.fatal({ err: error, host: config.host, port: config.port }, `tollgate cannot listen on ${config.host}:${config.port}: ${hint}`);
+    await tollgate.close().catch(() => undefined);
+    process.exit(1);
+  }
   logger.info({ address, mode: config.databaseUrl ? 'services' : 'embedded', redis: config.redisUrl ? 'redis' : 'in-memory' }, `tollgate listening on ${address}/graphql`);
 
   let closing = false;

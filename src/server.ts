@@ -27,6 +27,7 @@ import { resolvers } from './resolvers/index.ts';
 import { riskFactsReader } from './risk/facts.ts';
 import { riskFieldGuard } from './risk/field-guard.ts';
 import type { Services } from './services.ts';
+import { formatRequestError, registerHttpErrorHandlers, requestErrorCodes } from './request-errors.ts';
 import { readinessOf } from './store/readiness.ts';
 
 export const schemaPath = fileURLToPath(new URL('../schema.graphql', import.meta.url));
@@ -53,8 +54,6 @@ export interface Gateway {
   metrics: Metrics;
 }
 
-/** Error codes of graphql-js and Apollo Server that describe the request, not a server fault. */
-const requestErrorCodes = new Set(['GRAPHQL_PARSE_FAILED', 'GRAPHQL_VALIDATION_FAILED', 'BAD_USER_INPUT', 'BAD_REQUEST', 'OPERATION_RESOLUTION_FAILURE', 'PERSISTED_QUERY_NOT_FOUND', 'PERSISTED_QUERY_NOT_SUPPORTED']);
 
 export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const { services } = options;
@@ -78,6 +77,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     bodyLimit: 256 * 1024,
   });
   app.decorateRequest('principal', null);
+  registerHttpErrorHandlers(app, logger);
   // The Date header (RFC 9110 §6.6.1) comes from the clock that stamps iat and exp, so a client can
   // measure its clock offset against the times in its tokens.
   app.addHook('onSend', async (_request, reply) => {
@@ -188,9 +188,7 @@ function formatError(formatted: GraphQLFormattedError, error: unknown, services:
     return formatted;
   }
   const code = formatted.extensions?.code;
-  if (typeof code === 'string' && requestErrorCodes.has(code)) {
-    return { message: formatted.message, locations: formatted.locations, path: formatted.path, extensions: { code } };
-  }
+  if (typeof code === 'string' && requestErrorCodes.has(code)) return formatRequestError(formatted, code);
   services.logger.error({ err: original, path: formatted.path }, 'resolver failed');
   return { message: 'Internal server error.', path: formatted.path, locations: formatted.locations, extensions: { code: 'INTERNAL_SERVER_ERROR' } };
 }

@@ -55,7 +55,7 @@ function reject(reply: FastifyReply, status: number, message: string, headers: R
     .code(status)
     .header('cache-control', 'no-store')
     .type('application/json; charset=utf-8')
-    .send({ errors: [{ message, extensions: { code: 'BAD_REQUEST' } }] });
+    .send({ errors: [{ message, extensions: { code: 'BAD_USER_INPUT', reason: 'BAD_REQUEST' } }] });
 }
 
 /**

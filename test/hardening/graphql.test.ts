@@ -34,7 +34,8 @@ describe('depth limit', () => {
     const response = await post(gateway, deep);
 
     expect(response.status).toBe(400);
-    expect(codeOf(response)).toBe('GRAPHQL_VALIDATION_FAILED');
+    expect(codeOf(response)).toBe('BAD_USER_INPUT');
+    expect(response.body.errors?.[0]?.extensions?.reason).toBe('GRAPHQL_VALIDATION_FAILED');
     expect(messages(response)).toMatch(/depth limit of 6 exceeded/);
   });
 
@@ -86,7 +87,8 @@ describe('alias, cost, token and directive limits', () => {
     const response = await post(gateway, `{ serverInfo { ${'version '.repeat(1000)} } }`);
 
     expect(response.status).toBe(400);
-    expect(codeOf(response)).toBe('GRAPHQL_PARSE_FAILED');
+    expect(codeOf(response)).toBe('BAD_USER_INPUT');
+    expect(response.body.errors?.[0]?.extensions?.reason).toBe('GRAPHQL_PARSE_FAILED');
     expect(messages(response)).toMatch(/1000 tokens/);
   });
 
