@@ -1,5 +1,5 @@
 import type { AuditLog } from '../audit/index.ts';
-import { consumeAttempt, stepUpAttemptLimit } from '../authz/attempts.ts';
+import { consumeAttempt, stepUpAttemptLimit, type AttemptLimits } from '../authz/attempts.ts';
 import type { Clock } from '../clock.ts';
 import { sha256 } from '../crypto/index.ts';
 import { TollgateError } from '../errors.ts';
@@ -15,6 +15,8 @@ export interface AccountSettingsDeps {
   audit: AuditLog;
   hasher: PasswordHasher;
   sessions: SessionService;
+  /** Second-factor attempt limits; the built-in defaults when omitted. */
+  attemptLimits?: AttemptLimits;
 }
 
 /** The signed-in user a settings change applies to. */
@@ -58,7 +60,7 @@ export class AccountSettings {
    * so a thief holding another session loses it. Returns how many sessions were revoked.
    */
   async changePassword(actor: Actor, input: { currentPassword: string; newPassword: string }, facts: RequestFacts): Promise<number> {
-    await consumeAttempt(this.deps, `stepup:session:${actor.sessionId}`, stepUpAttemptLimit);
+    await consumeAttempt(this.deps, `stepup:session:${actor.sessionId}`, this.deps.attemptLimits?.stepUp ?? stepUpAttemptLimit);
     const user = await this.deps.db.user.findUniqueOrThrow({ where: { id: actor.userId }, select: { passwordHash: true } });
     if (!(await this.deps.hasher.verifyOrDummy(user.passwordHash, input.currentPassword))) {
       await this.deps.audit.record({ type: 'account.password_change_failed', ...actor, ip: facts.ip, reason: 'wrong_password' });

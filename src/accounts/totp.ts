@@ -1,7 +1,7 @@
 import { Secret, TOTP } from 'otpauth';
 
 import type { AuditLog } from '../audit/index.ts';
-import { consumeAttempt, stepUpAttemptLimit } from '../authz/attempts.ts';
+import { consumeAttempt, stepUpAttemptLimit, type AttemptLimits } from '../authz/attempts.ts';
 import type { Clock } from '../clock.ts';
 import { open, seal } from '../crypto/index.ts';
 import { TollgateError } from '../errors.ts';
@@ -63,6 +63,8 @@ export interface TotpServiceDeps {
   masterKey: Buffer;
   /** Issuer shown in authenticator apps. */
   issuer: string;
+  /** Second-factor attempt limits; the built-in defaults when omitted. */
+  attemptLimits?: AttemptLimits;
 }
 
 const pendingKey = (sessionId: string) => `totp:pending:${sessionId}`;
@@ -95,7 +97,7 @@ export class TotpService {
    * throws BAD_USER_INPUT when nothing is pending. Attempts share the session's step-up limit.
    */
   async confirm(owner: { userId: string; sessionId: string }, code: string, facts: RequestFacts): Promise<boolean> {
-    await consumeAttempt(this.deps, `stepup:session:${owner.sessionId}`, stepUpAttemptLimit);
+    await consumeAttempt(this.deps, `stepup:session:${owner.sessionId}`, this.deps.attemptLimits?.stepUp ?? stepUpAttemptLimit);
     const pending = await this.deps.state.get(pendingKey(owner.sessionId));
     if (pending === null) {
       throw new TollgateError('BAD_USER_INPUT', 'No TOTP enrolment is pending for this session, or it expired: call enrollTotp first.', { field: 'code' });

@@ -16,6 +16,20 @@ export const stepUpAttemptLimit: AttemptLimit = { limit: 5, windowSeconds: 300 }
 /** Second-factor attempts per login challenge, within the challenge's lifetime. */
 export const challengeAttemptLimit: AttemptLimit = { limit: 5, windowSeconds: 300 };
 
+/** The attempt limits in force: the defaults above unless configuration sets others. */
+export interface AttemptLimits {
+  stepUp: AttemptLimit;
+  challenge: AttemptLimit;
+}
+
+export function attemptLimitsFrom(settings: { stepUpSession: { points: number; durationSeconds: number }; loginChallenge: { points: number; durationSeconds: number } } | undefined): AttemptLimits {
+  if (!settings) return { stepUp: stepUpAttemptLimit, challenge: challengeAttemptLimit };
+  return {
+    stepUp: { limit: settings.stepUpSession.points, windowSeconds: settings.stepUpSession.durationSeconds },
+    challenge: { limit: settings.loginChallenge.points, windowSeconds: settings.loginChallenge.durationSeconds },
+  };
+}
+
 /**
  * Counts one attempt against `subject` in a sliding window on the injected clock and throws
  * RATE_LIMITED once more than `limit` attempts fell within it. Attempts over the limit still count,

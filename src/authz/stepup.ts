@@ -9,7 +9,7 @@ import type { RequestFacts, SessionService } from '../sessions/service.ts';
 import type { Db } from '../store/db.ts';
 import type { StateStore } from '../store/state.ts';
 import type { TokenPair } from '../tokens/pair.ts';
-import { challengeAttemptLimit, consumeAttempt, stepUpAttemptLimit } from './attempts.ts';
+import { challengeAttemptLimit, consumeAttempt, stepUpAttemptLimit, type AttemptLimits } from './attempts.ts';
 import type { LoginChallenges, StepUpMethod } from './challenges.ts';
 import type { Principal } from './principal.ts';
 
@@ -24,6 +24,8 @@ export interface StepUpServiceDeps {
   sessions: SessionService;
   accounts: AccountService;
   challenges: LoginChallenges;
+  /** Second-factor attempt limits; the built-in defaults when omitted. */
+  attemptLimits?: AttemptLimits;
 }
 
 /** The authentication a verified step-up gives the session, from what the session had before. */
@@ -46,7 +48,7 @@ export class StepUpService {
 
   async stepUp(principal: Principal, input: { method: StepUpMethod; code: string }, facts: RequestFacts): Promise<TokenPair> {
     const ids = { userId: principal.userId, sessionId: principal.sessionId, deviceId: principal.deviceId, ip: facts.ip };
-    await this.limit(`stepup:session:${principal.sessionId}`, stepUpAttemptLimit, ids);
+    await this.limit(`stepup:session:${principal.sessionId}`, this.deps.attemptLimits?.stepUp ?? stepUpAttemptLimit, ids);
 
     const raise = input.method === 'PASSWORD' ? await this.checkPassword(principal.userId, input.code) : await this.checkTotp(principal.userId, input.code);
     if (typeof raise === 'string') {
@@ -88,7 +90,7 @@ export class StepUpService {
     }
 
     try {
-      await this.limit(`login-challenge:${challenge.challengeId}`, challengeAttemptLimit, ids);
+      await this.limit(`login-challenge:${challenge.challengeId}`, this.deps.attemptLimits?.challenge ?? challengeAttemptLimit, ids);
     } catch (error) {
       await this.deps.challenges.discard(challenge.challengeId);
       throw error;

@@ -49,6 +49,8 @@ export const riskEnvShape = {
   TOLLGATE_RATE_LIMIT_LOGIN_IP: rateLimit('50/900'),
   TOLLGATE_RATE_LIMIT_SIGNUP_IP: rateLimit('10/3600'),
   TOLLGATE_RATE_LIMIT_REFRESH_DEVICE: rateLimit('30/300'),
+  TOLLGATE_RATE_LIMIT_STEP_UP_SESSION: rateLimit('5/300'),
+  TOLLGATE_RATE_LIMIT_LOGIN_CHALLENGE: rateLimit('5/300'),
 
   TOLLGATE_RISK_FAILED_LOGIN_WINDOW_SECONDS: positiveInt(900),
   TOLLGATE_RISK_FAILED_LOGIN_ACCOUNT_THRESHOLD: positiveInt(5),
@@ -166,6 +168,11 @@ export const defaultRiskPolicy: RiskPolicy = {
 export interface RiskConfig {
   policy: RiskPolicy;
   limits: Record<LimiterName, RateLimitSetting>;
+  /**
+   * Second-factor attempts: per session for stepUp, TOTP confirmation and password change, and per
+   * login challenge for completeLogin. Counted in a sliding window on the injected clock.
+   */
+  attempts: { stepUpSession: RateLimitSetting; loginChallenge: RateLimitSetting };
   failedLogins: { windowSeconds: number; accountThreshold: number; ipThreshold: number; prefixThreshold: number };
   fanout: { windowSeconds: number; ipThreshold: number; deviceThreshold: number };
   refresh: { burstWindowSeconds: number; burstThreshold: number; syncWindowSeconds: number; syncThreshold: number };
@@ -236,6 +243,7 @@ export function riskConfigFrom(env: RiskEnv): RiskConfig {
       signUpIp: env.TOLLGATE_RATE_LIMIT_SIGNUP_IP,
       refreshDevice: env.TOLLGATE_RATE_LIMIT_REFRESH_DEVICE,
     },
+    attempts: { stepUpSession: env.TOLLGATE_RATE_LIMIT_STEP_UP_SESSION, loginChallenge: env.TOLLGATE_RATE_LIMIT_LOGIN_CHALLENGE },
     failedLogins: {
       windowSeconds: env.TOLLGATE_RISK_FAILED_LOGIN_WINDOW_SECONDS,
       accountThreshold: env.TOLLGATE_RISK_FAILED_LOGIN_ACCOUNT_THRESHOLD,
