@@ -15,7 +15,7 @@ export interface RequestContext {
   /** Mutable: `login` and `signUp` set the principal of the session they start. */
   auth: { principal: Principal | null };
   /** Per-request results of rules that read only the principal. */
-  ruleResults: Map<string, true | TollgateError>;
+  ruleResults: Map<string, { tokenId: string; result: true | TollgateError }>;
   /** Per-request memo of loaded rows, so several fields of one object load it once. */
   loaded: Map<string, Promise<unknown>>;
 }

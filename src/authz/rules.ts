@@ -106,11 +106,13 @@ function createFieldRule(name: string, spec: RuleSpec, tiers: TierSet, logger: L
 }
 
 function decidePolicy(spec: RuleSpec, context: RequestContext): true | TollgateError {
-  const cacheKey = `${spec.key}#${context.auth.principal?.tokenId ?? 'anonymous'}`;
-  const cached = context.ruleResults.get(cacheKey);
-  if (cached !== undefined) return cached;
+  // Keyed by the policy alone, with the token beside it: this runs once per field of every list
+  // item, so it builds no string per call.
+  const tokenId = context.auth.principal?.tokenId ?? 'anonymous';
+  const cached = context.ruleResults.get(spec.key);
+  if (cached !== undefined && cached.tokenId === tokenId) return cached.result;
 
   const result = evaluateRequirements(spec.requirements, context.auth.principal, epochSeconds(context.clock.now())) ?? true;
-  context.ruleResults.set(cacheKey, result);
+  context.ruleResults.set(spec.key, { tokenId, result });
   return result;
 }

@@ -165,6 +165,7 @@ describe('buildShield', () => {
 
     await graphql({ schema, source: '{ items { secret } a: low b: low }', contextValue: context });
 
-    expect([...context.ruleResults.keys()].sort()).toEqual(['public#token-1', 'tier:LOW#token-1']);
+    expect([...context.ruleResults.keys()].sort()).toEqual(['public', 'tier:LOW']);
+    expect([...context.ruleResults.values()].map((entry) => entry.tokenId)).toEqual(['token-1', 'token-1']);
   });
 });
