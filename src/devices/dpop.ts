@@ -1,6 +1,6 @@
-import { createHash, createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, createPublicKey, hkdfSync, timingSafeEqual, verify, type KeyObject } from 'node:crypto';
 
-import { compactVerify, decodeProtectedHeader, importJWK, type ProtectedHeaderParameters } from 'jose';
+import { decodeProtectedHeader, type ProtectedHeaderParameters } from 'jose';
 import { LRUCache } from 'lru-cache';
 import { z } from 'zod';
 
@@ -135,7 +135,7 @@ const maxCachedPaths = 64;
  * device's key is imported once, not once per request. Replayed `jti` values are detected in Redis.
  */
 export class DpopVerifier {
-  private readonly keys: LRUCache<string, CryptoKey> | undefined;
+  private readonly keys: LRUCache<string, KeyObject> | undefined;
   private readonly expectedHtus = new Map<string, string>();
   private readonly nonceKey: Buffer;
   private readonly publicUrl: string;
@@ -173,7 +173,7 @@ export class DpopVerifier {
 
     const jkt = jwkThumbprint(jwk.data);
     const key = await this.importKey(jkt, jwk.data);
-    const claims = await verifySignature(compact, key);
+    const claims = verifySignature(compact, header, key);
 
     this.checkRequest(claims, http);
     this.checkTime(claims.iat);
@@ -228,12 +228,13 @@ export class DpopVerifier {
     return `${window.toString(36)}.${mac.toString('base64url')}`;
   }
 
-  private async importKey(jkt: string, jwk: ProofJwk): Promise<CryptoKey> {
+  private async importKey(jkt: string, jwk: ProofJwk): Promise<KeyObject> {
     const cached = this.keys?.get(jkt);
     if (cached) return cached;
-    let key: CryptoKey;
+    let key: KeyObject;
     try {
-      key = (await importJWK({ kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y }, 'ES256')) as CryptoKey;
+      // A node:crypto key verifies synchronously, about twice as fast as a WebCrypto key through jose.
+      key = createPublicKey({ key: { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y }, format: 'jwk' });
     } catch {
       throw dpopFailure('bad_jwk', 'The DPoP proof jwk header is not a valid P-256 public key.');
     }
@@ -292,13 +293,28 @@ function decodeHeader(compact: string): ProtectedHeaderParameters {
   }
 }
 
-async function verifySignature(compact: string, key: CryptoKey): Promise<z.infer<typeof proofClaimsSchema>> {
-  let payload: Uint8Array;
+/**
+ * Verifies the JWS signature (RFC 7515 §5.2) with ES256: the signature is the 64-byte r || s pair
+ * over `header.payload`. The header's alg and typ were checked before; a `crit` header is refused,
+ * since no extension is understood here (RFC 7515 §4.1.11).
+ */
+function verifySignature(compact: string, header: ProtectedHeaderParameters, key: KeyObject): z.infer<typeof proofClaimsSchema> {
+  if (header.crit !== undefined) throw dpopFailure('malformed', 'The DPoP proof header has a crit member, which this server does not understand.');
+  const parts = compact.split('.');
+  if (parts.length !== 3) throw dpopFailure('malformed', 'The DPoP proof is not a compact JWS of three parts.');
+  const [encodedHeader, encodedPayload, encodedSignature] = parts as [string, string, string];
+
+  const signature = Buffer.from(encodedSignature, 'base64url');
+  let valid = false;
   try {
-    ({ payload } = await compactVerify(compact, key, { algorithms: ['ES256'] }));
+    valid = signature.length === 64 && verify('sha256', Buffer.from(`${encodedHeader}.${encodedPayload}`), { key, dsaEncoding: 'ieee-p1363' }, signature);
   } catch {
+    valid = false;
+  }
+  if (!valid) {
     throw dpopFailure('bad_signature', 'The DPoP proof signature does not verify with the key in its jwk header.');
   }
+  const payload = Buffer.from(encodedPayload, 'base64url');
 
   let claims: unknown;
   try {
