@@ -24,8 +24,8 @@ function cell(value: number | string | undefined): string {
 }
 
 /**
- * What profiles of the missed targets showed (`node --cpu-prof` on the gateway process under the
- * same load, 2026-12-04). Kept beside the generated table so every run restates them.
+ * Findings from profiles of the missed targets (`node --cpu-prof` on the gateway process under the
+ * same load, 2026-12-04), kept beside the generated table so every run restates them.
  */
 const knownGaps = [
   '## Reading the figures',

@@ -43,8 +43,9 @@ function withoutValue(text: string): string {
 }
 
 /**
- * Answers Fastify's own errors (malformed JSON, body too large, unsupported media type) and unknown
- * routes in the GraphQL error shape with a contract code, instead of Fastify's default body.
+ * Registers handlers that send Fastify's own errors (malformed JSON, body too large, unsupported
+ * media type) and unknown routes in the GraphQL error shape with a contract code, instead of
+ * Fastify's default body.
  */
 export function registerHttpErrorHandlers(app: { setErrorHandler: Function; setNotFoundHandler: Function }, logger: Logger): void {
   app.setErrorHandler(async (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
@@ -61,7 +62,7 @@ export function registerHttpErrorHandlers(app: { setErrorHandler: Function; setN
   );
 }
 
-/** A message and a reason for a Fastify client error, without Fastify's internal error names. */
+/** Returns a message and a reason for a Fastify client error, without Fastify's internal error names. */
 function clientErrorOf(error: FastifyError): { message: string; reason: string } {
   switch (error.code) {
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
