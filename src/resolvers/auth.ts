@@ -6,6 +6,7 @@ import type { RequestContext } from '../context.ts';
 import { proveDeviceKey, trustOfNewSession } from '../devices/binding.ts';
 import { deviceInputSchema } from '../devices/registry.ts';
 import { TollgateError } from '../errors.ts';
+import { principalOf } from './caller.ts';
 import { parseInput } from './input.ts';
 import { userRef } from './users.ts';
 
@@ -35,12 +36,6 @@ export async function adoptSession(context: RequestContext, result: SignInResult
   };
 }
 
-function requirePrincipal(context: RequestContext) {
-  const principal = context.auth.principal;
-  if (!principal) throw new TollgateError('UNAUTHENTICATED');
-  return principal;
-}
-
 export const authResolvers = {
   Mutation: {
     async signUp(_parent: unknown, args: { input: unknown }, context: RequestContext) {
@@ -62,13 +57,13 @@ export const authResolvers = {
     },
 
     async logout(_parent: unknown, _args: unknown, context: RequestContext) {
-      const principal = requirePrincipal(context);
+      const principal = principalOf(context);
       await context.services.sessions.revoke({ userId: principal.userId, sessionIds: [principal.sessionId], reason: 'logout', facts: context.facts, actorSessionId: principal.sessionId });
       return true;
     },
 
     async revokeSession(_parent: unknown, args: { id: string }, context: RequestContext) {
-      const principal = requirePrincipal(context);
+      const principal = principalOf(context);
       const id = parseInput(z.uuid({ message: 'id must be a session id' }), args.id, 'id');
       const owned = await context.services.database.prisma.session.findFirst({ where: { id, userId: principal.userId }, select: { revokedAt: true } });
       // Another user's session is reported exactly like a missing one.
@@ -79,7 +74,7 @@ export const authResolvers = {
     },
 
     async revokeOtherSessions(_parent: unknown, _args: unknown, context: RequestContext) {
-      const principal = requirePrincipal(context);
+      const principal = principalOf(context);
       return context.services.sessions.revoke({ userId: principal.userId, keepSessionId: principal.sessionId, reason: 'revoked_by_user', facts: context.facts, actorSessionId: principal.sessionId });
     },
   },

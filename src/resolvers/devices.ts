@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { RequestContext } from '../context.ts';
 import type { DeviceService } from '../devices/service.ts';
 import { attestationPassed } from '../devices/trust.ts';
-import { TollgateError } from '../errors.ts';
+import { principalOf } from './caller.ts';
 import { parseInput } from './input.ts';
 
 type DeviceRow = Awaited<ReturnType<DeviceService['list']>>[number];
@@ -11,30 +11,24 @@ type DeviceRow = Awaited<ReturnType<DeviceService['list']>>[number];
 const deviceIdSchema = z.uuid({ message: 'id must be a device id' });
 const deviceNameSchema = z.string().trim().min(1, 'name must not be empty').max(64, 'name must have at most 64 characters');
 
-function requirePrincipal(context: RequestContext) {
-  const principal = context.auth.principal;
-  if (!principal) throw new TollgateError('UNAUTHENTICATED');
-  return principal;
-}
-
 export const deviceResolvers = {
   Mutation: {
     async renameDevice(_parent: unknown, args: { id: string; name: string }, context: RequestContext) {
-      const principal = requirePrincipal(context);
+      const principal = principalOf(context);
       const id = parseInput(deviceIdSchema, args.id, 'id');
       const name = parseInput(deviceNameSchema, args.name, 'name');
       return context.services.devices.rename(principal, id, name, context.facts);
     },
 
     async removeDevice(_parent: unknown, args: { id: string }, context: RequestContext) {
-      const principal = requirePrincipal(context);
+      const principal = principalOf(context);
       const id = parseInput(deviceIdSchema, args.id, 'id');
       await context.services.devices.remove(principal, id, context.facts);
       return true;
     },
 
     async trustDevice(_parent: unknown, args: { id: string }, context: RequestContext) {
-      const principal = requirePrincipal(context);
+      const principal = principalOf(context);
       const id = parseInput(deviceIdSchema, args.id, 'id');
       return context.services.devices.confirmTrusted(principal, id, context.facts);
     },
