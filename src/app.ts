@@ -73,7 +73,7 @@ export async function startTollgate(options: StartOptions): Promise<Tollgate> {
       async close() {
         // Apollo's drain plugin closes the Fastify server once in-flight requests finish.
         await gateway.apollo.stop();
-        stopServices(services);
+        await stopServices(services);
         await state.close();
         await database.close();
       },

@@ -2,7 +2,7 @@ import { AccountService } from './accounts/service.ts';
 import { PasswordHasher } from './accounts/passwords.ts';
 import { AccountSettings } from './accounts/settings.ts';
 import { TotpService } from './accounts/totp.ts';
-import { AuditLog } from './audit/index.ts';
+import { AuditChainer, AuditLog, auditMacKey } from './audit/index.ts';
 import { createAuthenticator, type Authenticator } from './authn.ts';
 import { LoginChallenges } from './authz/challenges.ts';
 import { StepUpService } from './authz/stepup.ts';
@@ -42,6 +42,7 @@ export interface Services {
   revocations: RevocationService;
   bulkRevocations: BulkRevocation;
   audit: AuditLog;
+  auditChainer: AuditChainer;
   sessions: SessionService;
   accounts: AccountService;
   settings: AccountSettings;
@@ -76,7 +77,9 @@ export async function createServices(deps: { config: Config & { masterKey: Buffe
     cacheSize: config.tokenCacheSize,
   });
   const revocation = new RevocationView({ db, state, clock, logger, retentionSeconds, maxStalenessSeconds: config.revocationMaxStalenessSeconds });
-  const audit = new AuditLog(db, logger, clock);
+  const macKey = auditMacKey(config.masterKey);
+  const auditChainer = new AuditChainer({ db, logger, macKey });
+  const audit = new AuditLog(db, logger, clock, macKey, () => auditChainer.notify());
   const trustPolicy = new TrustPolicy(config.devices.trustedAfterSeconds, config.devices.lifetimes);
   const deviceTrust = new DeviceTrustService({ db, state, clock, logger, audit, policy: trustPolicy });
   const dpop = new DpopVerifier({ clock, state, config: config.devices.dpop, masterKey: config.masterKey });
@@ -114,13 +117,15 @@ export async function createServices(deps: { config: Config & { masterKey: Buffe
   const authenticator = createAuthenticator({ access, revocation, dpop, deviceTrust });
 
   await ring.start();
+  auditChainer.start();
   await revocation.start();
   await risk.start();
   await hasher.warmUp();
 
-  return { config, clock, logger, database, state, ring, access, revocation, revocations, bulkRevocations, audit, sessions, accounts, settings, totp, challenges, stepUp, payments, attestation, deviceTrust, dpop, devices, risk, hasher, authenticator };
+  return { config, clock, logger, database, state, ring, access, revocation, revocations, bulkRevocations, audit, auditChainer, sessions, accounts, settings, totp, challenges, stepUp, payments, attestation, deviceTrust, dpop, devices, risk, hasher, authenticator };
 }
 
-export function stopServices(services: Services): void {
+export async function stopServices(services: Services): Promise<void> {
   services.ring.stop();
+  await services.auditChainer.stop();
 }

@@ -1,9 +1,11 @@
 import type { Clock } from '../clock.ts';
 import type { Db } from '../store/db.ts';
 import type { Logger } from '../logger.ts';
-import { chainHash, genesisHash, toStoredJson } from './canonical.ts';
+import { pendingMac } from './chainer.ts';
+import { toStoredJson } from './canonical.ts';
 import { looksLikeSecretValue, stripSecrets } from './secrets.ts';
 
+export { AuditChainer, auditMacKey, pendingMac } from './chainer.ts';
 export { canonicalEncoding, canonicalJson, chainHash, chainVersion, genesisHash } from './canonical.ts';
 export { isSecretKey, looksLikeSecretValue, stripSecrets } from './secrets.ts';
 export { verifyAuditChain, type ChainBreak, type ChainVerification } from './verify.ts';
@@ -50,35 +52,30 @@ type Transaction = Parameters<Parameters<Db['$transaction']>[0]>[0];
 /** A Prisma client or an open transaction; events written through a transaction commit with it. */
 export type AuditWriter = Transaction | Db;
 
-/** First key of the two-key advisory lock that serialises appends; the second is the table's oid. */
-const auditLockClass = 0x61756474;
-
 /**
- * The append-only, hash-chained audit log (`audit_events`). Each event carries its position `seq`, the
- * hash of the event before it and its own SHA-256 hash over the canonical encoding in
- * `canonical.ts`, so `verifyAuditChain` detects an edited, removed, inserted or reordered row.
- *
- * Appends from every gateway instance take one PostgreSQL advisory transaction lock, so the chain
- * never forks. When `record` receives the caller's transaction, the lock is held until that
- * transaction ends: record events after the transaction's other writes, so the lock is held briefly
- * and always taken after any row locks, which rules out lock-order deadlocks.
+ * The append-only, hash-chained audit log (`audit_events`). `record` inserts an event, inside the
+ * caller's transaction when one is passed, with a MAC over its facts and no chain position, so
+ * appends from every request and instance run in parallel. `AuditChainer` links committed rows into
+ * the chain (`seq`, the previous hash and a SHA-256 hash over the canonical encoding in
+ * `canonical.ts`), so `verifyAuditChain` detects an edited, removed, inserted or reordered row.
  */
 export class AuditLog {
   constructor(
     private readonly db: Db,
     private readonly logger: Logger,
     private readonly clock: Clock,
+    private readonly macKey: Buffer,
+    /** Called after each insert, so the chainer knows there is work. */
+    private readonly onRecorded: () => void = () => {},
   ) {}
 
   async record(event: AuditEvent, db: AuditWriter = this.db): Promise<void> {
     const prepared = this.prepare(event);
 
-    if ('$transaction' in db) {
-      // Appends queue on the chain lock; under load that wait can pass Prisma's 2 s default.
-      await db.$transaction((tx) => this.append(tx, prepared), { maxWait: 10_000, timeout: 10_000 });
-    } else {
-      await this.append(db, prepared);
-    }
+    await db.auditEvent.create({
+      data: { ...prepared, data: (prepared.data ?? undefined) as never, hash: new Uint8Array(pendingMac(this.macKey, prepared)) },
+    });
+    this.onRecorded();
 
     this.logger.info(
       { event: prepared.type, userId: prepared.userId, sessionId: prepared.sessionId, deviceId: prepared.deviceId, actor: prepared.actor, reason: prepared.reason, ...prepared.data },
@@ -114,22 +111,4 @@ export class AuditLog {
     };
   }
 
-  private async append(tx: Transaction, event: ReturnType<AuditLog['prepare']>): Promise<void> {
-    await tx.$executeRaw`SELECT pg_advisory_xact_lock(${auditLockClass}::int, 'audit_events'::regclass::oid::int)`;
-    const last = await tx.auditEvent.findFirst({ where: { seq: { not: null } }, orderBy: { seq: 'desc' }, select: { seq: true, hash: true } });
-
-    const seq = (last?.seq ?? 0n) + 1n;
-    const prevHash = last?.hash ? Buffer.from(last.hash) : genesisHash;
-    const hash = chainHash({ ...event, seq, prevHash });
-
-    await tx.auditEvent.create({
-      data: {
-        ...event,
-        data: (event.data ?? undefined) as never,
-        seq,
-        prevHash: new Uint8Array(prevHash),
-        hash: new Uint8Array(hash),
-      },
-    });
-  }
 }

@@ -126,6 +126,7 @@ async function exportAudit(services: CliServices, args: ParsedArgs, io: CliIo): 
   const file = typeof args.values.output === 'string' ? createWriteStream(args.values.output, { mode: 0o600 }) : undefined;
   const out = file ?? io.stdout;
   let count = 0;
+  await services.auditChainer.chainAll();
   for await (const event of exportAuditEvents(services.database.prisma, parsed.data)) {
     const ok = out.write(`${JSON.stringify(event)}\n`);
     if (file && !ok) await once(file, 'drain');
@@ -283,6 +284,7 @@ export const commands: Record<string, Command> = {
     options: {},
     positionals: [],
     run: async (services, _args, io) => {
+      await services.auditChainer.chainAll();
       const result = await verifyAuditChain(services.database.prisma, (checked) => {
         if (checked % 10_000 === 0) progress(io, `checked ${checked} events`);
       });

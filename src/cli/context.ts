@@ -1,6 +1,6 @@
 import { userInfo } from 'node:os';
 
-import { AuditLog } from '../audit/index.ts';
+import { AuditChainer, AuditLog, auditMacKey } from '../audit/index.ts';
 import { systemClock, type Clock } from '../clock.ts';
 import { loadConfig, type Config } from '../config.ts';
 import { createLogger, type Logger } from '../logger.ts';
@@ -33,6 +33,7 @@ export interface CliServices {
   database: Database;
   state: StateStore | undefined;
   audit: AuditLog;
+  auditChainer: AuditChainer;
   /** Present when REDIS_URL is set: changes that running gateways must learn of need it. */
   revocations: RevocationService | undefined;
   bulk: BulkRevocation | undefined;
@@ -81,7 +82,9 @@ export async function openCliServices(io: CliIo): Promise<CliServices> {
 
   const db = database.prisma;
   const retentionSeconds = config.accessTokenTtlSeconds + config.clockSkewSeconds;
-  const audit = new AuditLog(db, logger, clock);
+  const macKey = auditMacKey(config.masterKey);
+  const auditChainer = new AuditChainer({ db, logger, macKey });
+  const audit = new AuditLog(db, logger, clock, macKey, () => auditChainer.notify());
   const ring = new SigningKeyRing({ db, state: state ?? noBroadcast, clock, logger, masterKey: config.masterKey, verificationOverlapSeconds: retentionSeconds });
   const view = state ? new RevocationView({ db, state, clock, logger, retentionSeconds }) : undefined;
 
@@ -92,6 +95,7 @@ export async function openCliServices(io: CliIo): Promise<CliServices> {
     database,
     state,
     audit,
+    auditChainer,
     ring,
     revocations: view ? new RevocationService({ db, clock, logger, audit, revocation: view, ring }) : undefined,
     bulk: view ? new BulkRevocation({ db, clock, logger, audit, revocation: view, retentionSeconds }) : undefined,

@@ -44,10 +44,13 @@ const Query = {
 
   async adminAuditEvents(_parent: unknown, args: { filter?: unknown; first?: number | null; after?: string | null }, context: RequestContext) {
     const filter = parseInput(auditFilterSchema, args.filter ?? {}, 'filter');
+    // Events appear once the chainer has linked them; link what is committed before reading.
+    await context.services.auditChainer.chainAll();
     return queryAuditEvents(context.services.database.prisma, filter, { first: args.first, after: args.after });
   },
 
   async adminVerifyAudit(_parent: unknown, _args: unknown, context: RequestContext) {
+    await context.services.auditChainer.chainAll();
     const result = await verifyAuditChain(context.services.database.prisma);
     return {
       ok: result.ok,

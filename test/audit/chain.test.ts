@@ -11,6 +11,7 @@ async function gatewayWithEvents(count: number): Promise<TestGateway> {
   for (let index = 0; index < count; index += 1) {
     await gateway.tollgate.services.audit.record({ type: 'test.event', reason: `event ${index}`, data: { index, nested: { b: 2, a: [1, 'x'] } } });
   }
+  await gateway.tollgate.services.auditChainer.chainAll();
   return gateway;
 }
 
@@ -21,7 +22,9 @@ async function tamper(gateway: TestGateway, statements: string[]): Promise<void>
   await sql(gateway, 'ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only');
 }
 
-function verify(gateway: TestGateway) {
+/** Links what is committed, as `tollgate audit verify` does, then verifies the chain. */
+async function verify(gateway: TestGateway) {
+  await gateway.tollgate.services.auditChainer.chainAll();
   return verifyAuditChain(gateway.tollgate.services.database.prisma);
 }
 
@@ -167,5 +170,46 @@ describe('audit writers', () => {
 
     expect(result.ok).toBe(true);
     expect(result.checked).toBe(3);
+  });
+});
+
+describe('audit chainer', () => {
+  it('leaves a row without a valid MAC outside the chain', async () => {
+    const gateway = await gatewayWithEvents(2);
+    await sql(gateway, "INSERT INTO audit_events (type, reason, hash) VALUES ('login.succeeded', 'forged', decode(repeat('00', 32), 'hex'))");
+    const result = await verify(gateway);
+
+    expect(result.firstBreak?.reason).toBe('outside_chain');
+    expect(gateway.logs.text()).toContain('has no valid MAC');
+  });
+
+  it('links rows recorded inside a committed transaction', async () => {
+    const gateway = await gatewayWithEvents(1);
+    const prisma = gateway.tollgate.services.database.prisma;
+    await prisma.$transaction((tx) => gateway.tollgate.services.audit.record({ type: 'test.in_transaction' }, tx));
+    const result = await verify(gateway);
+
+    expect(result.ok).toBe(true);
+    expect(result.checked).toBe(2);
+  });
+
+  it('links new rows in the background', async () => {
+    const gateway = await gatewayWithEvents(0);
+    await gateway.tollgate.services.audit.record({ type: 'test.background' });
+    let rows: Array<{ seq: string | null }> = [];
+    for (let attempt = 0; attempt < 50; attempt += 1) {
+      rows = await sql<{ seq: string | null }>(gateway, "SELECT seq FROM audit_events WHERE type = 'test.background'");
+      if (rows[0]?.seq !== null) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+
+    expect(rows[0]?.seq).not.toBeNull();
+  });
+
+  it('refuses to change a linked row', async () => {
+    const gateway = await gatewayWithEvents(1);
+
+    await expect(sql(gateway, "UPDATE audit_events SET seq = NULL, hash = NULL WHERE seq = 1")).rejects.toThrow(/append-only/);
+    await expect(sql(gateway, "UPDATE audit_events SET reason = 'edited' WHERE seq = 1")).rejects.toThrow(/append-only/);
   });
 });

@@ -190,7 +190,8 @@ describe('tollgate audit', () => {
   });
 
   it('names the first broken row', async () => {
-    const [row] = await sql<{ seq: string }>(gateway, 'SELECT seq FROM audit_events ORDER BY seq DESC OFFSET 3 LIMIT 1');
+    await gateway.tollgate.services.auditChainer.chainAll();
+    const [row] = await sql<{ seq: string }>(gateway, 'SELECT seq FROM audit_events WHERE seq IS NOT NULL ORDER BY seq DESC OFFSET 3 LIMIT 1');
     await sql(gateway, 'ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only');
     await sql(gateway, `UPDATE audit_events SET ip = '192.0.2.1' WHERE seq = $1`, [row?.seq]);
     await sql(gateway, 'ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only');

@@ -18,7 +18,7 @@ afterAll(async () => {
 });
 
 async function auditTypes(target: TestGateway, sessionId: string): Promise<string[]> {
-  const rows = await sql<{ type: string }>(target, 'SELECT type FROM audit_events WHERE session_id = $1 ORDER BY seq', [sessionId]);
+  const rows = await sql<{ type: string }>(target, 'SELECT type FROM audit_events WHERE session_id = $1 ORDER BY id', [sessionId]);
   return rows.map((row) => row.type);
 }
 

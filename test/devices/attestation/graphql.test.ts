@@ -80,7 +80,7 @@ async function deviceRow(user: SignedIn) {
 }
 
 async function auditRows(user: SignedIn) {
-  return sql<{ type: string; reason: string | null; data: Record<string, unknown> }>(gateway, 'SELECT type, reason, data FROM audit_events WHERE device_id = $1 ORDER BY seq, id', [await deviceIdOf(user)]);
+  return sql<{ type: string; reason: string | null; data: Record<string, unknown> }>(gateway, 'SELECT type, reason, data FROM audit_events WHERE device_id = $1 ORDER BY id', [await deviceIdOf(user)]);
 }
 
 beforeAll(async () => {
