@@ -46,7 +46,7 @@ export interface AuditChainerOptions {
 
 /**
  * Links unchained audit rows into the hash chain. `record` inserts rows without `seq` inside the
- * caller's transaction, so appends never wait on one another; the chainer then gives each row its
+ * caller's transaction, so appends never wait on one another. The chainer then gives each row its
  * `seq`, `prevHash` and `hash` in id order, under one advisory lock across every instance. A row is
  * linked only when its MAC, keyed from the master key, matches its facts: a row written straight
  * into the table stays outside the chain, where `verifyAuditChain` reports it.
