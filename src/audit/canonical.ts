@@ -20,8 +20,8 @@ export const chainVersion = 'tollgate.audit.v1';
 /** The `prevHash` of the first event in the chain. */
 export const genesisHash: Buffer = Buffer.alloc(32);
 
-export interface ChainedFields {
-  seq: bigint;
+/** The recorded facts of an event: what `record` writes and the hashes cover. */
+export interface EventFacts {
   at: Date;
   type: string;
   actor: string | null;
@@ -31,6 +31,11 @@ export interface ChainedFields {
   ip: string | null;
   reason: string | null;
   data: unknown;
+}
+
+/** An event's facts with its chain position. */
+export interface ChainedFields extends EventFacts {
+  seq: bigint;
   prevHash: Uint8Array;
 }
 

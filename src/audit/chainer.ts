@@ -2,24 +2,11 @@ import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
 
 import type { Logger } from '../logger.ts';
 import type { Db } from '../store/db.ts';
-import { canonicalJson, chainHash, genesisHash } from './canonical.ts';
+import { canonicalJson, chainHash, genesisHash, type EventFacts } from './canonical.ts';
 
 /** First key of the two-key advisory lock that serialises chaining; the second is the table's oid. */
 const auditLockClass = 0x61756474;
 const pendingVersion = 'tollgate.audit.pending.v1';
-
-/** The recorded facts of an event, as `record` writes them and the chainer reads them back. */
-export interface PendingFields {
-  at: Date;
-  type: string;
-  actor: string | null;
-  userId: string | null;
-  sessionId: string | null;
-  deviceId: string | null;
-  ip: string | null;
-  reason: string | null;
-  data: unknown;
-}
 
 /** Derives the key of pending-row MACs from the master key, so a database writer cannot forge them. */
 export function auditMacKey(masterKey: Buffer): Buffer {
@@ -27,7 +14,7 @@ export function auditMacKey(masterKey: Buffer): Buffer {
 }
 
 /** HMAC-SHA256 over an event's facts: what an unchained row carries in `hash` until it is linked. */
-export function pendingMac(key: Buffer, fields: PendingFields): Buffer {
+export function pendingMac(key: Buffer, fields: EventFacts): Buffer {
   const encoding = canonicalJson([pendingVersion, fields.at.toISOString(), fields.type, fields.actor, fields.userId, fields.sessionId, fields.deviceId, fields.ip, fields.reason, fields.data ?? null]);
   return createHmac('sha256', key).update(encoding, 'utf8').digest();
 }

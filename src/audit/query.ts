@@ -2,6 +2,7 @@ import { z } from 'zod';
 
 import { TollgateError } from '../errors.ts';
 import type { Db } from '../store/db.ts';
+import type { EventFacts } from './canonical.ts';
 
 export const auditFilterSchema = z.object({
   userId: z.uuid({ message: 'userId must be a user id' }).nullish(),
@@ -15,18 +16,9 @@ export const auditFilterSchema = z.object({
 /** Audit search criteria; all given ones must match. `from` is inclusive, `to` exclusive. */
 export type AuditFilter = z.infer<typeof auditFilterSchema>;
 
-export interface AuditEventRow {
+export interface AuditEventRow extends EventFacts {
   id: bigint;
   seq: bigint | null;
-  at: Date;
-  type: string;
-  actor: string | null;
-  userId: string | null;
-  sessionId: string | null;
-  deviceId: string | null;
-  ip: string | null;
-  reason: string | null;
-  data: unknown;
   prevHash: Uint8Array | null;
   hash: Uint8Array | null;
 }
