@@ -80,10 +80,11 @@ export function wwwAuthenticateFor(code: ErrorCode, extensions: ErrorExtensions 
     return `${scheme} realm=${quoted(realm)}`;
   }
   if (invalidTokenCodes.has(code)) {
-    // RFC 9449 §7.1 and §8: a refused DPoP proof is a DPoP challenge naming the accepted algorithms;
-    // a missing or outdated server nonce has its own error code.
+    // RFC 9449 §7.1 and §8: a rejected DPoP proof gets a DPoP challenge naming the accepted
+    // algorithms. A missing or outdated server nonce has its own error code.
     const dpop = code === 'DPOP_PROOF_INVALID' || scheme === 'DPoP';
-    const error = code !== 'DPOP_PROOF_INVALID' ? 'invalid_token' : extensions.reason === 'nonce_required' ? 'use_dpop_nonce' : 'invalid_dpop_proof';
+    let error = 'invalid_token';
+    if (code === 'DPOP_PROOF_INVALID') error = extensions.reason === 'nonce_required' ? 'use_dpop_nonce' : 'invalid_dpop_proof';
     const challenge = `${dpop ? 'DPoP' : scheme} realm=${quoted(realm)}, error=${quoted(error)}, error_description=${quoted(errorRegistry[code].message)}`;
     return dpop ? `${challenge}, algs=${quoted('ES256')}` : challenge;
   }

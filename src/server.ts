@@ -194,8 +194,8 @@ function formatError(formatted: GraphQLFormattedError, error: unknown, services:
 }
 
 /**
- * When every root field of an operation was refused, the HTTP status and `WWW-Authenticate` header
- * follow the first refusal's code; otherwise partial results keep status 200.
+ * Sets the HTTP status and `WWW-Authenticate` header from the first rejection's code when every root
+ * field of an operation was rejected. Partial results keep status 200.
  */
 function wholeOperationStatusPlugin(): ApolloServerPlugin<RequestContext> {
   return {

@@ -65,7 +65,7 @@ export class AuditLog {
     private readonly logger: Logger,
     private readonly clock: Clock,
     private readonly macKey: Buffer,
-    /** Called after each insert, so the chainer knows there is work. */
+    /** Called after each insert, so the chainer runs on its next tick. */
     private readonly onRecorded: () => void = () => {},
   ) {}
 

@@ -11,8 +11,8 @@ type IOptions = Parameters<IRule['resolve']>[4];
 export type RuleTree = Record<string, Record<string, object>>;
 
 /**
- * A synchronous decision for a rule whose result depends only on the request context: the same
- * answer its graphql-shield function gives, computed without a promise.
+ * Synchronous decision for a rule whose result depends only on the request context. It returns
+ * what the rule's graphql-shield function returns, without a promise.
  */
 export type SyncDecision = (context: RequestContext) => true | TollgateError;
 
@@ -33,8 +33,8 @@ export interface RuleTreeOptions {
  * Applies a graphql-shield rule tree to every object field, with `fallbackRule` for fields the tree
  * does not name, as `shield()` does. graphql-shield's middleware awaits every rule and every
  * resolver, which turns each field of a large list into two promises. Here a rule registered with
- * `withSyncDecision` is decided synchronously and the resolver is called directly, so a field costs
- * what it costs without authorization; other rules go through graphql-shield's own `resolve`.
+ * `withSyncDecision` is decided synchronously and the resolver is called directly, so such a field
+ * costs what it costs without authorization. Other rules go through graphql-shield's own `resolve`.
  */
 export function applyRuleTree(schema: GraphQLSchema, tree: RuleTree, options: RuleTreeOptions): GraphQLSchema {
   const shieldOptions = {

@@ -57,7 +57,7 @@ export interface RiskEngineDeps {
   geo: GeoLocator;
   /** How long a session's risk level is mirrored in the state store: the absolute session lifetime. */
   sessionLifetimeSeconds: number;
-  /** Rewrites a device's trust record after its suspension changed, so the next request sees it. */
+  /** Rewrites a device's trust record after its suspension changed, so the next request reads the new trust. */
   syncDeviceTrust?: (deviceId: string) => Promise<unknown>;
 }
 

@@ -42,7 +42,7 @@ export interface SessionServiceDeps {
   risk: RiskEngine;
 }
 
-/** Where a request came from, recorded with sessions and audit events. */
+/** Origin of a request (address, user agent, HTTP facts), recorded with sessions and audit events. */
 export interface RequestFacts {
   ip?: string | undefined;
   userAgent?: string | undefined;
@@ -95,7 +95,7 @@ const refreshTokenShape = /^[A-Za-z0-9_-]{43}$/;
  *
  * Every refresh token belongs to one session, and the tokens of a session form its family. Rotation
  * takes a row lock on the session, so concurrent refreshes of one family run one at a time and never
- * fork it: the first rotates, the others find the token rotated and, inside the grace window, receive
+ * fork it. The first rotates. The others find the token rotated and, inside the grace window, receive
  * the same successor pair.
  */
 export class SessionService {
@@ -173,8 +173,8 @@ export class SessionService {
       case 'grace':
         return outcome.pair;
       case 'reused':
-        // The revocation is committed; a broadcast failure is logged and the other instances catch up
-        // on their next reload, but the caller still learns the token was reused.
+        // The revocation is committed. A broadcast failure is logged and the other instances catch up
+        // on their next reload, but the caller still learns that the token was reused.
         await this.broadcastRevocation([outcome.sessionId]).catch(() => undefined);
         throw new TollgateError('REFRESH_TOKEN_REUSED');
       case 'mismatch':
@@ -412,7 +412,7 @@ export class SessionService {
     return { kind: 'rotated', pair, sessionId: session.id, userId: session.userId, deviceId: session.deviceId };
   }
 
-  /** The successor pair when `token` is the immediate predecessor and the grace window is still open. */
+  /** Returns the successor pair when `token` is the immediate predecessor and the grace window is still open. */
   private async graceReplay(tx: Transaction, token: { id: string; rotatedAt: Date | null; successorId: string | null; graceResult: Uint8Array | null }, now: Date): Promise<TokenPair | undefined> {
     if (!token.rotatedAt || !token.successorId || !token.graceResult) return undefined;
     const ageSeconds = (now.getTime() - token.rotatedAt.getTime()) / 1000;
@@ -456,8 +456,8 @@ export class SessionService {
   }
 
   /**
-   * Sends committed revocations to Redis and the other instances. The database already holds them,
-   * so a failure here is reported as retryable: revoking again is harmless.
+   * Sends committed revocations to Redis and the other instances. The database already contains them,
+   * so a failure here is reported as retryable, because revoking again is harmless.
    */
   private async broadcastRevocation(sessionIds: string[]): Promise<void> {
     try {

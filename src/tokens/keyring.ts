@@ -9,7 +9,7 @@ import type { Logger } from '../logger.ts';
 import type { Db } from '../store/db.ts';
 import type { StateStore } from '../store/state.ts';
 
-/** A signing key as the ring holds it in memory. */
+/** A signing key as the ring keeps it in memory. */
 export interface RingKey {
   kid: string;
   state: 'NEXT' | 'ACTIVE' | 'RETIRED';
@@ -26,7 +26,7 @@ export interface KeyRingOptions {
   clock: Clock;
   logger: Logger;
   masterKey: Buffer;
-  /** Longest lifetime of a token the keys sign, plus clock skew: how long a retired key still verifies. */
+  /** Maximum lifetime of a token the keys sign, plus clock skew: how long a retired key still verifies. */
   verificationOverlapSeconds: number;
   /** How often every instance re-reads the ring, in addition to the broadcast on rotation. */
   reloadIntervalSeconds?: number;
@@ -78,14 +78,14 @@ export class SigningKeyRing {
     return this.active;
   }
 
-  /** The public key for `kid` when tokens it signed may still be valid; undefined otherwise. */
+  /** Returns the public key for `kid` when tokens it signed may still be valid, else undefined. */
   verificationKey(kid: string): CryptoKey | undefined {
     const key = this.keys.get(kid);
     if (!key || !this.isPublished(key)) return undefined;
     return key.publicKey;
   }
 
-  /** The JSON Web Key Set: next, active, and retired keys still inside the overlap (RFC 7517). */
+  /** Returns the JSON Web Key Set (RFC 7517): next, active, and retired keys still inside the overlap. */
   jwks(): { keys: JWK[] } {
     return { keys: [...this.keys.values()].filter((key) => this.isPublished(key)).map((key) => key.publicJwk) };
   }
