@@ -33,8 +33,10 @@ export interface KeyRingOptions {
 }
 
 const keysChannel = 'keys';
-// Serialises ring changes across instances: two gateways starting at once must not both create keys.
-const ringLockId = 0x746f6c6c;
+// First key of the two-key advisory lock that serialises ring changes across instances, so two
+// gateways starting at once do not both create keys. The second key is the table's oid, which keeps
+// deployments in separate schemas of one database from waiting on each other.
+const ringLockClass = 0x746f6c6c;
 
 function sealingContext(kid: string): string {
   return `signing-key:${kid}`;
@@ -124,7 +126,7 @@ export class SigningKeyRing {
   /** Creates an active and a next key where missing. Safe to call from several instances at once. */
   async ensureKeys(): Promise<void> {
     await this.options.db.$transaction(async (tx) => {
-      await tx.$executeRaw`SELECT pg_advisory_xact_lock(${ringLockId})`;
+      await tx.$executeRaw`SELECT pg_advisory_xact_lock(${ringLockClass}::int, 'signing_keys'::regclass::oid::int)`;
       const states = new Set((await tx.signingKey.findMany({ where: { state: { in: ['ACTIVE', 'NEXT'] } }, select: { state: true } })).map((row) => row.state));
       const now = this.options.clock.now();
       if (!states.has('ACTIVE')) {
@@ -143,7 +145,7 @@ export class SigningKeyRing {
    */
   async rotate(): Promise<{ activeKid: string; retiredKid: string | undefined }> {
     const result = await this.options.db.$transaction(async (tx) => {
-      await tx.$executeRaw`SELECT pg_advisory_xact_lock(${ringLockId})`;
+      await tx.$executeRaw`SELECT pg_advisory_xact_lock(${ringLockClass}::int, 'signing_keys'::regclass::oid::int)`;
       const now = this.options.clock.now();
       const current = await tx.signingKey.findFirst({ where: { state: 'ACTIVE' } });
       let next = await tx.signingKey.findFirst({ where: { state: 'NEXT' }, orderBy: { createdAt: 'asc' } });
@@ -172,7 +174,7 @@ export class SigningKeyRing {
    */
   async revoke(kid: string): Promise<{ revokedKid: string; activeKid: string; wasActive: boolean }> {
     const result = await this.options.db.$transaction(async (tx) => {
-      await tx.$executeRaw`SELECT pg_advisory_xact_lock(${ringLockId})`;
+      await tx.$executeRaw`SELECT pg_advisory_xact_lock(${ringLockClass}::int, 'signing_keys'::regclass::oid::int)`;
       const now = this.options.clock.now();
       const key = await tx.signingKey.findUnique({ where: { kid } });
       if (!key) throw new TollgateError('BAD_USER_INPUT', `kid: no signing key ${kid}; list the keys with \`npx tollgate keys list\`.`, { field: 'kid' });

@@ -126,9 +126,9 @@ describe('tollgate keys', () => {
     const user = await signUp(gateway);
     const before = gateway.tollgate.services.ring.signingKey().kid;
     const result = await cli('keys', 'rotate');
+    expect(result.status, result.err).toBe(0);
     await waitFor(() => gateway.tollgate.services.ring.signingKey().kid !== before);
 
-    expect(result.status).toBe(0);
     expect((await gateway.graphql(me, { token: user.accessToken })).status).toBe(200);
   });
 
@@ -137,17 +137,18 @@ describe('tollgate keys', () => {
     await gateway.graphql(me, { token: user.accessToken });
     const leaked = gateway.tollgate.services.ring.signingKey().kid;
     const result = await cli('keys', 'revoke', leaked, '--reason', 'key leaked in a log');
+    expect(result.status, result.err).toBe(0);
     await waitFor(() => gateway.tollgate.services.ring.signingKey().kid !== leaked);
     const jwks = await gateway.tollgate.gateway.app.inject({ method: 'GET', url: '/.well-known/jwks.json' });
 
-    expect(result.status).toBe(0);
     expect(errorCode(await gateway.graphql(me, { token: user.accessToken }))).toBe('TOKEN_INVALID');
     expect((jwks.json() as { keys: Array<{ kid: string }> }).keys.map((key) => key.kid)).not.toContain(leaked);
   });
 
   it('signs new tokens after revoking the active key', async () => {
     const leaked = gateway.tollgate.services.ring.signingKey().kid;
-    await cli('keys', 'revoke', leaked);
+    const result = await cli('keys', 'revoke', leaked);
+    expect(result.status, result.err).toBe(0);
     await waitFor(() => gateway.tollgate.services.ring.signingKey().kid !== leaked);
     const user = await signUp(gateway);
 
