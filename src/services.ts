@@ -21,6 +21,7 @@ import { BulkRevocation } from './sessions/bulk.ts';
 import { RevocationView } from './sessions/revocation.ts';
 import { RevocationService } from './sessions/revoker.ts';
 import { SessionService } from './sessions/service.ts';
+import { RefreshSql } from './sessions/rotation-sql.ts';
 import type { Database } from './store/db.ts';
 import type { StateStore } from './store/state.ts';
 import { AccessTokenService } from './tokens/access.ts';
@@ -94,6 +95,7 @@ export async function createServices(deps: { config: Config & { masterKey: Buffe
     dpop,
     trustPolicy,
     risk,
+    refreshSql: new RefreshSql(database.pool),
     config: {
       idleSeconds: config.sessionIdleSeconds,
       absoluteSeconds: config.sessionAbsoluteSeconds,

@@ -49,6 +49,20 @@ export interface AuditEvent {
 
 type Transaction = Parameters<Parameters<Db['$transaction']>[0]>[0];
 
+/** An audit row as inserted: the event's normalised facts and the MAC the chainer checks. */
+export interface AuditRow {
+  type: string;
+  userId: string | null;
+  sessionId: string | null;
+  deviceId: string | null;
+  ip: string | null;
+  reason: string | null;
+  actor: string | null;
+  data: ReturnType<typeof toStoredJson>;
+  at: Date;
+  hash: Buffer;
+}
+
 /** A Prisma client or an open transaction; events written through a transaction commit with it. */
 export type AuditWriter = Transaction | Db;
 
@@ -70,17 +84,29 @@ export class AuditLog {
   ) {}
 
   async record(event: AuditEvent, db: AuditWriter = this.db): Promise<void> {
+    const row = this.row(event);
+    const { hash, ...facts } = row;
+
+    await db.auditEvent.create({ data: { ...facts, data: (facts.data ?? undefined) as never, hash: new Uint8Array(hash) } });
+    this.written([row]);
+  }
+
+  /**
+   * Returns the row `record` would insert, for a caller that inserts it in its own SQL statement.
+   * The caller calls `written` once the statement's transaction commits.
+   */
+  row(event: AuditEvent): AuditRow {
     const prepared = this.prepare(event);
+    return { ...prepared, hash: pendingMac(this.macKey, prepared) };
+  }
 
-    await db.auditEvent.create({
-      data: { ...prepared, data: (prepared.data ?? undefined) as never, hash: new Uint8Array(pendingMac(this.macKey, prepared)) },
-    });
+  /** Logs rows a caller inserted itself and wakes the chainer to link them. */
+  written(rows: AuditRow[]): void {
+    if (rows.length === 0) return;
     this.onRecorded();
-
-    this.logger.info(
-      { event: prepared.type, userId: prepared.userId, sessionId: prepared.sessionId, deviceId: prepared.deviceId, actor: prepared.actor, reason: prepared.reason, ...prepared.data },
-      prepared.type,
-    );
+    for (const row of rows) {
+      this.logger.info({ event: row.type, userId: row.userId, sessionId: row.sessionId, deviceId: row.deviceId, actor: row.actor, reason: row.reason, ...row.data }, row.type);
+    }
   }
 
   /** Normalises the event and removes anything that looks like a credential, logging what it removed. */

@@ -1,7 +1,7 @@
 import type { JWK } from 'jose';
 import { calculateJwkThumbprint } from 'jose';
 
-import type { AuditLog } from '../audit/index.ts';
+import type { AuditEvent, AuditLog } from '../audit/index.ts';
 import { epochSeconds, type Clock } from '../clock.ts';
 import { riskRank, type Principal, type RiskLevel } from '../authz/principal.ts';
 import { sha256 } from '../crypto/index.ts';
@@ -198,11 +198,14 @@ export class RiskEngine {
    * this refresh; throws `RATE_LIMITED`, `DEVICE_SUSPENDED` or `RISK_DENIED`. A refresh cannot step
    * up, so a step-up decision raises the session's level instead and lets tier policies ask later.
    */
-  async assessRefresh(input: { userId: string; sessionId: string; deviceId: string; sessionRiskLevel: string; facts: RiskFacts; tokenKey?: string }): Promise<RiskLevel> {
+  async assessRefresh(
+    input: { userId: string; sessionId: string; deviceId: string; sessionRiskLevel: string; facts: RiskFacts; tokenKey?: string; device?: DeviceFacts },
+    pending?: AuditEvent[],
+  ): Promise<RiskLevel> {
     const ids = { userId: input.userId, sessionId: input.sessionId, deviceId: input.deviceId, ip: input.facts.ip };
     await this.deps.limits.consume('refreshDevice', input.deviceId);
 
-    const device = await this.deps.db.device.findUniqueOrThrow({ where: { id: input.deviceId }, select: deviceFactsSelect });
+    const device = input.device ?? (await this.deps.db.device.findUniqueOrThrow({ where: { id: input.deviceId }, select: deviceFactsSelect }));
     if (device.suspendedAt) {
       await this.auditSuspended('refresh', ids);
       throw new TollgateError('DEVICE_SUSPENDED', 'Token issuance to this device is suspended: verify it with a second factor or ask support to restore it.');
@@ -211,7 +214,9 @@ export class RiskEngine {
     const set: SignalSet = { fired: [], measured: {} };
     const location = await this.measure(() => this.signals.refreshContext({ userId: input.userId, device, ip: input.facts.ip, edge: input.facts.edgeLocation, tokenKey: input.tokenKey }, set), 'refresh signals');
     const decision = scoreSignals('refresh', set.fired, this.deps.config.policy);
-    await this.audit(decision, set, ids);
+    // With `pending`, an allowed refresh's decision is written by the rotation's statement instead.
+    if (pending && decision.action === 'allow') pending.push(this.decisionEvent(decision, set, ids));
+    else await this.audit(decision, set, ids);
 
     if (decision.action === 'deny') throw riskDenied(decision);
     if (decision.action === 'suspend') {
@@ -373,9 +378,13 @@ export class RiskEngine {
     });
   }
 
-  private async audit(decision: RiskDecision, set: SignalSet, ids: { userId?: string; sessionId?: string; deviceId?: string; ip?: string | undefined; [key: string]: unknown }): Promise<void> {
+  private async audit(decision: RiskDecision, set: SignalSet, ids: DecisionIds): Promise<void> {
+    await this.deps.audit.record(this.decisionEvent(decision, set, ids));
+  }
+
+  private decisionEvent(decision: RiskDecision, set: SignalSet, ids: DecisionIds): AuditEvent {
     const { userId, sessionId, deviceId, ip, ...context } = ids;
-    await this.deps.audit.record({
+    return {
       type: 'risk.decision',
       userId,
       sessionId,
@@ -392,9 +401,12 @@ export class RiskEngine {
         measured: set.measured,
         ...context,
       },
-    });
+    };
   }
 }
+
+/** Ids recorded with a risk decision, and any context members for its data. */
+type DecisionIds = { userId?: string; sessionId?: string; deviceId?: string; ip?: string | undefined; [key: string]: unknown };
 
 function riskDenied(decision: RiskDecision): TollgateError {
   return new TollgateError('RISK_DENIED', `The request was denied because its risk is ${decision.level}: ${decision.reasons.join(', ')}.`, { reasons: decision.reasons });

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 
-import type { AuditLog } from '../audit/index.ts';
+import type { AuditEvent, AuditLog } from '../audit/index.ts';
 import { sessionScopesFor } from '../authz/roles.ts';
 import type { Clock } from '../clock.ts';
 import { open, randomToken, seal, sha256 } from '../crypto/index.ts';
@@ -16,6 +16,7 @@ import type { Db } from '../store/db.ts';
 import type { AccessTokenService } from '../tokens/access.ts';
 import { deserializePair, serializePair, type TokenPair } from '../tokens/pair.ts';
 import type { RevocationView } from './revocation.ts';
+import type { RefreshRead, RefreshSql, RotationWrite } from './rotation-sql.ts';
 
 export interface SessionConfig {
   idleSeconds: number;
@@ -40,6 +41,8 @@ export interface SessionServiceDeps {
   trustPolicy?: TrustPolicy;
   /** Refresh rate limits, device suspension and refresh risk decisions. */
   risk: RiskEngine;
+  /** Driver-level SQL for the common rotation; without it every refresh takes the ORM path. */
+  refreshSql?: RefreshSql;
 }
 
 /** Origin of a request (address, user agent, HTTP facts), recorded with sessions and audit events. */
@@ -80,6 +83,9 @@ type RotationOutcome =
   | { kind: 'reused'; sessionId: string; userId: string; deviceId: string }
   | { kind: 'mismatch'; revoked: boolean; sessionId: string }
   | { kind: 'failed'; code: 'REFRESH_TOKEN_INVALID' | 'SESSION_EXPIRED' | 'SESSION_REVOKED'; reason: string; sessionId?: string; userId?: string };
+
+/** The session facts a rotation copies into the successor's access token. */
+type RotatingSession = { id: string; userId: string; deviceId: string; scopes: string[]; acr: string; amr: string[]; authTime: Date; absoluteExpiresAt: Date; device: { jkt: string | null } };
 
 const graceContext = (tokenId: string) => `refresh-grace:${tokenId}`;
 
@@ -164,8 +170,24 @@ export class SessionService {
     }
 
     const proof = await this.refreshProof(facts);
-    await this.assessRefreshRisk(hashRefreshToken(refreshToken), facts);
-    const outcome = await this.deps.db.$transaction((tx) => this.rotate(tx, hashRefreshToken(refreshToken), facts, proof), { maxWait: 10_000, timeout: 15_000 });
+    const tokenHash = hashRefreshToken(refreshToken);
+    const pending: AuditEvent[] = [];
+    const read = await this.deps.refreshSql?.read(tokenHash);
+    await this.assessRefreshRisk(tokenHash, facts, pending, read);
+    const common = await this.rotateCommon(read, facts, proof, pending).catch(async (error: unknown) => {
+      // Nothing was written: the risk decision is still recorded before the error goes back.
+      for (const event of pending) await this.deps.audit.record(event).catch(() => undefined);
+      throw error;
+    });
+    const outcome =
+      common ??
+      (await this.deps.db.$transaction(
+        async (tx) => {
+          for (const event of pending) await this.deps.audit.record(event, tx);
+          return this.rotate(tx, tokenHash, facts, proof);
+        },
+        { maxWait: 10_000, timeout: 15_000 },
+      ));
 
     switch (outcome.kind) {
       case 'rotated':
@@ -191,16 +213,52 @@ export class SessionService {
    * pool connections, which concurrent rotations waiting on the session lock could all hold.
    * Unknown tokens and revoked sessions are left for `rotate` to report.
    */
-  private async assessRefreshRisk(tokenHash: Uint8Array<ArrayBuffer>, facts: RequestFacts): Promise<void> {
-    const token = await this.deps.db.refreshToken.findUnique({
-      where: { tokenHash },
-      select: { session: { select: { id: true, userId: true, deviceId: true, riskLevel: true, revokedAt: true } } },
-    });
-    if (!token || token.session.revokedAt) return;
-    const { session } = token;
+  private async assessRefreshRisk(tokenHash: Uint8Array<ArrayBuffer>, facts: RequestFacts, pending: AuditEvent[], read: RefreshRead | undefined): Promise<void> {
+    const found = this.deps.refreshSql
+      ? read && { ...read.session, device: { id: read.session.deviceId, trust: read.session.device.trust, integritySignals: read.session.device.integritySignals, suspendedAt: read.session.device.suspendedAt } }
+      : (await this.deps.db.refreshToken.findUnique({ where: { tokenHash }, select: { session: { select: { id: true, userId: true, deviceId: true, riskLevel: true, revokedAt: true } } } }))?.session;
+    if (!found || found.revokedAt) return;
     // A prefix of the token's hash names the presented token in the burst window without storing it.
     const tokenKey = Buffer.from(tokenHash).toString('base64url').slice(0, 16);
-    await this.deps.risk.assessRefresh({ userId: session.userId, sessionId: session.id, deviceId: session.deviceId, sessionRiskLevel: session.riskLevel, facts, tokenKey });
+    const device = 'device' in found ? found.device : undefined;
+    await this.deps.risk.assessRefresh({ userId: found.userId, sessionId: found.id, deviceId: found.deviceId, sessionRiskLevel: found.riskLevel, facts, tokenKey, device }, pending);
+  }
+
+  /**
+   * Rotates a current token of a live session in one driver-level statement that also writes the
+   * `pending` audit events. Returns undefined, having written nothing, for every other case and
+   * when the session changed since `read`; `rotate` then handles it under the session lock.
+   */
+  private async rotateCommon(read: RefreshRead | undefined, facts: RequestFacts, proof: VerifiedProof | undefined, pending: AuditEvent[]): Promise<RotationOutcome | undefined> {
+    const sql = this.deps.refreshSql;
+    if (!sql || !read) return undefined;
+    const { token, session } = read;
+    const now = this.deps.clock.now();
+    if (token.rotatedAt !== null || this.sessionFailure(session, token.expiresAt, now)) return undefined;
+    const lifetime = this.rotationLifetime(session, now);
+    if (lifetime.absoluteExpiresAt <= now) return undefined;
+    // A key-bound session needs a proof from its own key; `rotate` reports the mismatch.
+    if (session.device.jkt !== null && proof?.jkt !== session.device.jkt) return undefined;
+
+    const next = await this.nextPair(session, token.id, now, lifetime);
+    const ids = { userId: session.userId, sessionId: session.id, deviceId: session.deviceId, ip: facts.ip };
+    const audit = [...pending, { type: 'token.rotated', ...ids, data: { parentTokenId: token.id } }].map((event) => this.deps.audit.row(event));
+    const write: RotationWrite = {
+      sessionVersion: read.sessionVersion,
+      successorId: next.successorId,
+      successorHash: hashRefreshToken(next.pair.refreshToken),
+      predecessorId: token.id,
+      sessionId: session.id,
+      now,
+      idleExpiresAt: next.idleExpiresAt,
+      absoluteExpiresAt: next.absoluteExpiresAt,
+      graceResult: next.graceResult,
+      audit,
+    };
+    if (!(await sql.write(write))) return undefined;
+
+    this.deps.audit.written(audit);
+    return { kind: 'rotated', pair: next.pair, sessionId: session.id, userId: session.userId, deviceId: session.deviceId };
   }
 
   private async rotate(tx: Transaction, tokenHash: Uint8Array<ArrayBuffer>, facts: RequestFacts, proof: VerifiedProof | undefined): Promise<RotationOutcome> {
@@ -267,13 +325,24 @@ export class SessionService {
     return undefined;
   }
 
-  private async rotateCurrent(
-    tx: Transaction,
-    session: { id: string; userId: string; deviceId: string; scopes: string[]; acr: string; amr: string[]; authTime: Date; absoluteExpiresAt: Date; device: { jkt: string | null } },
-    tokenId: string,
-    now: Date,
-    lifetime?: RotationLifetime,
-  ): Promise<TokenPair> {
+  private async rotateCurrent(tx: Transaction, session: RotatingSession, tokenId: string, now: Date, lifetime?: RotationLifetime): Promise<TokenPair> {
+    const next = await this.nextPair(session, tokenId, now, lifetime);
+
+    await tx.refreshToken.create({
+      data: { id: next.successorId, sessionId: session.id, tokenHash: hashRefreshToken(next.pair.refreshToken), parentId: tokenId, createdAt: now, expiresAt: next.idleExpiresAt },
+    });
+    // Only the immediate predecessor keeps a grace result; older ones lose theirs now.
+    await tx.refreshToken.updateMany({ where: { sessionId: session.id, graceResult: { not: null } }, data: { graceResult: null } });
+    await tx.refreshToken.update({ where: { id: tokenId }, data: { rotatedAt: now, successorId: next.successorId, graceResult: next.graceResult } });
+    await tx.session.update({ where: { id: session.id }, data: { lastUsedAt: now, idleExpiresAt: next.idleExpiresAt, absoluteExpiresAt: next.absoluteExpiresAt } });
+    return next.pair;
+  }
+
+  /**
+   * Issues the successor of `tokenId`: a new refresh token, an access token with the session's
+   * claims, the new lifetimes, and the pair sealed as the predecessor's grace result.
+   */
+  private async nextPair(session: RotatingSession, tokenId: string, now: Date, lifetime?: RotationLifetime) {
     const refreshToken = randomToken();
     const successorId = randomUUID();
     const absoluteExpiresAt = lifetime?.absoluteExpiresAt ?? session.absoluteExpiresAt;
@@ -296,16 +365,8 @@ export class SessionService {
       refreshTokenExpiresAt: idleExpiresAt,
       tokenType: session.device.jkt ? 'DPoP' : 'Bearer',
     };
-
-    await tx.refreshToken.create({ data: { id: successorId, sessionId: session.id, tokenHash: hashRefreshToken(refreshToken), parentId: tokenId, createdAt: now, expiresAt: idleExpiresAt } });
-    // Only the immediate predecessor keeps a grace result; older ones lose theirs now.
-    await tx.refreshToken.updateMany({ where: { sessionId: session.id, graceResult: { not: null } }, data: { graceResult: null } });
-    await tx.refreshToken.update({
-      where: { id: tokenId },
-      data: { rotatedAt: now, successorId, graceResult: new Uint8Array(seal(this.deps.config.masterKey, serializePair(pair), graceContext(tokenId))) },
-    });
-    await tx.session.update({ where: { id: session.id }, data: { lastUsedAt: now, idleExpiresAt, absoluteExpiresAt } });
-    return pair;
+    const graceResult = new Uint8Array(seal(this.deps.config.masterKey, serializePair(pair), graceContext(tokenId)));
+    return { pair, successorId, idleExpiresAt, absoluteExpiresAt, graceResult };
   }
 
   /**
@@ -400,7 +461,7 @@ export class SessionService {
    */
   private async recoverLostResponse(
     tx: Transaction,
-    session: Parameters<SessionService['rotateCurrent']>[1],
+    session: RotatingSession,
     tokenId: string,
     ids: { userId: string; sessionId: string; deviceId: string; ip: string | undefined },
     now: Date,

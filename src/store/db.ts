@@ -13,6 +13,8 @@ export type Db = InstanceType<typeof PrismaClient>;
 
 export interface Database {
   prisma: Db;
+  /** The pool under `prisma`, for the few statements on hot paths that go straight to the driver. */
+  pool: pg.Pool;
   /** The connection string the client uses; in embedded mode it points at the in-process server. */
   connectionString: string;
   schema: string | undefined;
@@ -71,6 +73,7 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
 
   return {
     prisma,
+    pool,
     connectionString,
     schema: options.schema,
     embedded,
