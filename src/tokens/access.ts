@@ -1,12 +1,30 @@
-import { randomUUID } from 'node:crypto';
+import { KeyObject, randomUUID, sign } from 'node:crypto';
 
-import { errors as joseErrors, jwtVerify, SignJWT, type JWTHeaderParameters } from 'jose';
+import { errors as joseErrors, jwtVerify, type JWTHeaderParameters } from 'jose';
 import { LRUCache } from 'lru-cache';
 import { z } from 'zod';
 
 import { epochSeconds, type Clock } from '../clock.ts';
 import { TollgateError } from '../errors.ts';
 import type { SigningKeyRing } from './keyring.ts';
+
+const signingKeys = new WeakMap<CryptoKey, KeyObject>();
+
+/**
+ * Signs an ES256 JWS in compact serialization (RFC 7515 §7.1) with node:crypto, which signs in
+ * place where WebCrypto schedules a job on the thread pool for each token.
+ */
+function signCompactJws(header: JWTHeaderParameters, claims: object, privateKey: CryptoKey): string {
+  let key = signingKeys.get(privateKey);
+  if (!key) {
+    key = KeyObject.from(privateKey);
+    signingKeys.set(privateKey, key);
+  }
+  const input = `${Buffer.from(JSON.stringify(header)).toString('base64url')}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`;
+  // JWS ES256 signatures are R and S as two 32-byte big-endian integers (RFC 7518 §3.4), not DER.
+  const signature = sign('sha256', Buffer.from(input), { key, dsaEncoding: 'ieee-p1363' });
+  return `${input}.${signature.toString('base64url')}`;
+}
 
 const claimsSchema = z.object({
   iss: z.string(),
@@ -92,7 +110,7 @@ export class AccessTokenService {
       ...(input.jkt ? { cnf: { jkt: input.jkt } } : {}),
     };
     const header: JWTHeaderParameters = { alg: 'ES256', typ: 'at+jwt', kid: key.kid };
-    const token = await new SignJWT(claims).setProtectedHeader(header).sign(key.privateKey as CryptoKey);
+    const token = signCompactJws(header, claims, key.privateKey as CryptoKey);
     return { token, expiresAt: new Date(claims.exp * 1000), claims };
   }
 

@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 
-import { exportSPKI, SignJWT, type JWTPayload } from 'jose';
+import { createLocalJWKSet, exportSPKI, jwtVerify, SignJWT, type JSONWebKeySet, type JWTPayload } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { ManualClock } from '../../src/clock.ts';
@@ -45,6 +45,20 @@ async function expectRefused(token: string, code: string) {
 }
 
 describe('access-token verification', () => {
+  it('verifies with jose against the published JWKS', async () => {
+    const jwks = await gateway.tollgate.gateway.app.inject({ method: 'GET', url: '/.well-known/jwks.json' });
+    const verified = await jwtVerify(user.accessToken, createLocalJWKSet(jwks.json() as JSONWebKeySet), {
+      algorithms: ['ES256'],
+      typ: 'at+jwt',
+      issuer: gateway.config.issuer,
+      audience: gateway.config.audience,
+      currentDate: gateway.clock.now(),
+    });
+
+    expect(verified.payload.sub).toBe(user.userId);
+    expect(verified.protectedHeader.kid).toBe(gateway.tollgate.services.ring.signingKey().kid);
+  });
+
   it('accepts the issued token', async () => {
     const response = await gateway.graphql('{ me { id } }', { token: user.accessToken });
     expect(response.body.data?.me).toEqual({ id: user.userId });
