@@ -60,6 +60,7 @@ export async function startTollgate(options: StartOptions): Promise<Tollgate> {
     dataDir: config.dataDir,
     schema: options.databaseSchema,
     migrate: options.migrate ?? true,
+    poolSize: config.databasePoolSize,
     logger,
   });
   const state = options.state ?? openStateStore(config.redisUrl, config.redisPrefix, logger);

@@ -45,6 +45,7 @@ const envSchema = z.object({
   TOLLGATE_SESSION_IDLE_SECONDS: seconds(30 * 24 * 3600, 60),
   TOLLGATE_SESSION_ABSOLUTE_SECONDS: seconds(90 * 24 * 3600, 60),
   TOLLGATE_TOKEN_CACHE_SIZE: z.coerce.number().int().min(0).default(10_000),
+  TOLLGATE_DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(1000).default(10),
   TOLLGATE_AUTHZ_ENGINE: z.enum(['compiled', 'shield']).default('compiled'),
   TOLLGATE_TRUSTED_PROXIES: cidrList,
   ...attestationEnvShape,
@@ -78,6 +79,8 @@ export interface Config {
   sessionAbsoluteSeconds: number;
   /** Maximum number of verified access tokens kept in memory; 0 turns the cache off. */
   tokenCacheSize: number;
+  /** PostgreSQL connections per instance; embedded mode always uses one. */
+  databasePoolSize: number;
   /** How the rule tree is applied: `compiled` decides principal-only rules without promises, `shield` uses graphql-shield's middleware. */
   authzEngine: 'compiled' | 'shield';
   trustedProxies: string[];
@@ -152,6 +155,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     sessionIdleSeconds: e.TOLLGATE_SESSION_IDLE_SECONDS,
     sessionAbsoluteSeconds: e.TOLLGATE_SESSION_ABSOLUTE_SECONDS,
     tokenCacheSize: e.TOLLGATE_TOKEN_CACHE_SIZE,
+    databasePoolSize: e.TOLLGATE_DATABASE_POOL_SIZE,
     authzEngine: e.TOLLGATE_AUTHZ_ENGINE,
     trustedProxies: e.TOLLGATE_TRUSTED_PROXIES,
     attestation: attestation.config,
