@@ -58,7 +58,7 @@ describe('driver-level refresh rotation', () => {
     const sent = gateway.tollgate.services.database.queryCount() - before;
     gateway.tollgate.services.auditChainer.start();
 
-    expect(response.body.data?.refreshSession?.refreshToken).toBeTypeOf('string');
+    expect((response.body.data?.refreshSession as { refreshToken?: unknown } | undefined)?.refreshToken).toBeTypeOf('string');
     // One read, then one statement that writes the successor, the predecessor, the session and the audit rows.
     expect(sent).toBe(2);
   });
