@@ -2,6 +2,7 @@ import { startTollgate } from './app.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { createLogger } from './logger.ts';
 import { PolicyCompileError } from './authz/compile.ts';
+import { MasterKeyMismatchError } from './tokens/keyring.ts';
 
 /** Process entry: configuration, stores, server, listen; closes cleanly on SIGINT and SIGTERM. */
 async function main(): Promise<void> {
@@ -21,7 +22,7 @@ async function main(): Promise<void> {
   try {
     tollgate = await startTollgate({ config, logger });
   } catch (error) {
-    if (error instanceof PolicyCompileError) {
+    if (error instanceof PolicyCompileError || error instanceof MasterKeyMismatchError) {
       logger.fatal(error.message);
       process.exit(2);
     }

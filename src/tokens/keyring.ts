@@ -38,6 +38,21 @@ const keysChannel = 'keys';
 // deployments in separate schemas of one database from waiting on each other.
 const ringLockClass = 0x746f6c6c;
 
+/** Error for a master key that cannot open a signing key: the keys were sealed under another one. */
+export class MasterKeyMismatchError extends Error {
+  override name = 'MasterKeyMismatchError';
+}
+
+function openPrivateKey(masterKey: Buffer, sealed: Uint8Array, kid: string): Buffer {
+  try {
+    return open(masterKey, sealed, sealingContext(kid));
+  } catch {
+    throw new MasterKeyMismatchError(
+      `signing key ${kid} could not be decrypted: TOLLGATE_MASTER_KEY is not the key this database's signing keys were sealed with. Set the master key the deployment was created with.`,
+    );
+  }
+}
+
 function sealingContext(kid: string): string {
   return `signing-key:${kid}`;
 }
@@ -111,7 +126,7 @@ export class SigningKeyRing {
       const publicKey = (await importJWK(publicJwk, 'ES256')) as CryptoKey;
       let privateKey: CryptoKey | undefined;
       if (row.state === 'ACTIVE') {
-        const privateJwk = JSON.parse(open(this.options.masterKey, row.privateKeyEncrypted, sealingContext(row.kid)).toString('utf8')) as JWK;
+        const privateJwk = JSON.parse(openPrivateKey(this.options.masterKey, row.privateKeyEncrypted, row.kid).toString('utf8')) as JWK;
         privateKey = (await importJWK(privateJwk, 'ES256')) as CryptoKey;
       }
       const key: RingKey = { kid: row.kid, state: row.state, publicJwk, publicKey, privateKey, retiredAt: row.retiredAt };

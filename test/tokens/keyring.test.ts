@@ -1,6 +1,9 @@
+import { randomBytes } from 'node:crypto';
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { ManualClock } from '../../src/clock.ts';
+import { MasterKeyMismatchError, SigningKeyRing } from '../../src/tokens/keyring.ts';
 import { errorCode, refresh, signUp } from '../helpers/flows.ts';
 import { sql, startTestGateway, type TestGateway } from '../helpers/harness.ts';
 
@@ -71,5 +74,19 @@ describe('signing-key ring', () => {
       ['ACTIVE', 1],
       ['NEXT', 1],
     ]);
+  });
+
+  it('names the master key on mismatch', async () => {
+    const ring = new SigningKeyRing({
+      db: gateway.tollgate.services.database.prisma,
+      state: gateway.tollgate.services.state,
+      clock,
+      logger: gateway.tollgate.services.logger,
+      masterKey: randomBytes(32),
+      verificationOverlapSeconds: 330,
+    });
+
+    await expect(ring.reload()).rejects.toThrow(MasterKeyMismatchError);
+    await expect(ring.reload()).rejects.toThrow(/TOLLGATE_MASTER_KEY/);
   });
 });
