@@ -118,7 +118,9 @@ export class AuditChainer {
         let seq = last?.seq ?? 0n;
         let prevHash = last?.hash ? Buffer.from(last.hash) : genesisHash;
         const links: { ids: string[]; seqs: string[]; prevHashes: Buffer[]; hashes: Buffer[] } = { ids: [], seqs: [], prevHashes: [], hashes: [] };
-        for (const row of pending) {
+        for (const [index, row] of pending.entries()) {
+          // Hashing a full batch takes milliseconds: requests on this event loop get turns in between.
+          if (index > 0 && index % 50 === 0) await new Promise((resolve) => setImmediate(resolve));
           const expected = pendingMac(this.options.macKey, row);
           if (!row.hash || row.hash.length !== expected.length || !timingSafeEqual(Buffer.from(row.hash), expected)) {
             this.reject(row.id);
