@@ -7,7 +7,7 @@ import type { DeviceTrustRow } from '../devices/trust.ts';
 /**
  * SQL for the common refresh: a current token of a live session rotated to its successor. It goes
  * to the pg driver directly as two statements, a read and one conditional write, where the ORM path
- * takes more than twenty. The write is optimistic: it applies only while the session row is the
+ * takes about twenty. The write is optimistic: it applies only while the session row is the
  * version the read saw (its `xmin`), and every rotation, revocation and step-up updates that row.
  * When the write finds a newer version, it writes nothing and the caller takes the locking ORM path,
  * which handles every other case (unknown, rotated or expired token, revoked session, missing proof).
@@ -15,7 +15,7 @@ import type { DeviceTrustRow } from '../devices/trust.ts';
 
 /** The presented token with its session and device, and the session row's version. */
 export interface RefreshRead {
-  token: { id: string; rotatedAt: Date | null; expiresAt: Date };
+  token: { id: string; parentId: string | null; rotatedAt: Date | null; expiresAt: Date };
   session: {
     id: string;
     userId: string;
@@ -41,6 +41,11 @@ export interface RotationWrite {
   successorId: string;
   successorHash: Uint8Array;
   predecessorId: string;
+  /**
+   * The predecessor's parent, the one token that can still hold a grace result: every rotation
+   * leaves one on its predecessor and clears the one before.
+   */
+  grandparentId: string | null;
   sessionId: string;
   now: Date;
   idleExpiresAt: Date;
@@ -51,7 +56,7 @@ export interface RotationWrite {
 
 const readQuery = {
   name: 'tollgate_refresh_read',
-  text: `SELECT t.id AS token_id, t.rotated_at, t.expires_at AS token_expires_at,
+  text: `SELECT t.id AS token_id, t.parent_id, t.rotated_at, t.expires_at AS token_expires_at,
                 s.id AS session_id, s.xmin::text AS session_version, s.user_id, s.device_id, s.scopes, s.acr,
                 s.amr, s.auth_time, s.created_at, s.idle_expires_at, s.absolute_expires_at, s.revoked_at,
                 s.risk_level, d.trust, d.jkt, d.suspended_at, d.removed_at, d.attestation_status,
@@ -62,10 +67,11 @@ const readQuery = {
           WHERE t.token_hash = $1`,
 };
 
-// The same writes as the ORM path, each depending on the one before: the session row (locked, and
-// only at the version read), the predecessor (only while still current), the successor, grace
-// results cleared on older tokens, and the audit rows. A concurrent rotation waits on the session
-// row lock. It then finds a newer version of the row and writes nothing, so a family never forks.
+// The same writes as the ORM path, each depending on the one before. They are the session row
+// (locked, and only at the version read), the predecessor (only while still current), the
+// successor, the grace result cleared on the predecessor's parent, and the audit rows.
+// A concurrent rotation waits on the session row lock. It then finds a newer version of the row and
+// writes nothing, so a family never forks.
 const writeQuery = {
   name: 'tollgate_refresh_write',
   text: `WITH touched AS (
@@ -82,7 +88,7 @@ const writeQuery = {
            RETURNING id
          ), cleared AS (
            UPDATE refresh_tokens SET grace_result = NULL
-            WHERE session_id = $2 AND grace_result IS NOT NULL AND id <> $4 AND EXISTS (SELECT 1 FROM successor)
+            WHERE id = $20 AND grace_result IS NOT NULL AND EXISTS (SELECT 1 FROM successor)
          ), audited AS (
            INSERT INTO audit_events (at, type, user_id, session_id, device_id, ip, reason, actor, data, hash)
            SELECT * FROM unnest($9::timestamptz[], $10::text[], $11::uuid[], $12::uuid[], $13::uuid[],
@@ -116,7 +122,7 @@ export class RefreshSql {
 function refreshReadOf(row: Row): RefreshRead {
   return {
     sessionVersion: row.session_version as string,
-    token: { id: row.token_id as string, rotatedAt: row.rotated_at as Date | null, expiresAt: row.token_expires_at as Date },
+    token: { id: row.token_id as string, parentId: row.parent_id as string | null, rotatedAt: row.rotated_at as Date | null, expiresAt: row.token_expires_at as Date },
     session: {
       id: row.session_id as string,
       userId: row.user_id as string,
@@ -167,5 +173,6 @@ function writeValues(write: RotationWrite): unknown[] {
     rows.map((row) => (row.data === null ? null : JSON.stringify(row.data))),
     rows.map((row) => row.hash),
     write.sessionVersion,
+    write.grandparentId,
   ];
 }

@@ -248,6 +248,7 @@ export class SessionService {
       successorId: next.successorId,
       successorHash: hashRefreshToken(next.pair.refreshToken),
       predecessorId: token.id,
+      grandparentId: token.parentId,
       sessionId: session.id,
       now,
       idleExpiresAt: next.idleExpiresAt,

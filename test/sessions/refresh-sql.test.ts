@@ -29,6 +29,7 @@ async function rotationOf(token: string): Promise<RotationWrite> {
     successorId: randomUUID(),
     successorHash: hashRefreshToken(`successor-${randomUUID()}`),
     predecessorId: read.token.id,
+    grandparentId: read.token.parentId,
     sessionId: read.session.id,
     now,
     idleExpiresAt: new Date(now.getTime() + 3_600_000),
@@ -108,6 +109,22 @@ describe('driver-level refresh rotation', () => {
 
     expect(results.filter(Boolean)).toHaveLength(1);
     expect(await countRows(user.sessionId)).toEqual({ tokens: 2, audits: 1 });
+  });
+
+  it('keeps one grace result per session', async () => {
+    const user = await signUp(gateway);
+    let token = user.refreshToken;
+    for (let i = 0; i < 3; i += 1) {
+      const response = await refresh(gateway, token);
+      token = (response.body.data?.refreshSession as { refreshToken: string }).refreshToken;
+    }
+    const rows = await sql<{ graced: number; tokens: number }>(
+      gateway,
+      `SELECT count(*) FILTER (WHERE grace_result IS NOT NULL)::int AS graced, count(*)::int AS tokens FROM refresh_tokens WHERE session_id = $1`,
+      [user.sessionId],
+    );
+
+    expect(rows[0]).toEqual({ graced: 1, tokens: 4 });
   });
 
   it('reads nothing for an unknown token', async () => {
