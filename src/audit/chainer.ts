@@ -71,12 +71,7 @@ export class AuditChainer {
     if (!this.dirty && now - this.lastRunAt < (this.options.sweepMs ?? 5000)) return;
     this.dirty = false;
     this.lastRunAt = now;
-    this.running = this.linkBatch(false)
-      .then((linked) => {
-        // A full batch means more rows may wait.
-        if (linked >= (this.options.batchSize ?? 500)) this.dirty = true;
-        return linked;
-      })
+    this.running = this.linkWhileFull()
       .catch((error: unknown) => {
         this.dirty = true;
         this.options.logger.error({ err: error }, 'audit chaining failed; retrying on the next tick');
@@ -85,6 +80,22 @@ export class AuditChainer {
       .finally(() => {
         this.running = undefined;
       });
+  }
+
+  /**
+   * Links batches until one comes back less than full, so a backlog drains at the speed of the
+   * database rather than one batch per tick. Stops early when the chainer is stopped.
+   */
+  private async linkWhileFull(): Promise<number> {
+    const batchSize = this.options.batchSize ?? 500;
+    let total = 0;
+    for (;;) {
+      const linked = await this.linkBatch(false);
+      total += linked;
+      if (linked < batchSize || !this.timer) return total;
+      // Requests waiting on this event loop get a turn between batches.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
   }
 
   /** Links every row committed so far, waiting for another instance's chaining to finish first. */
