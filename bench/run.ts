@@ -297,11 +297,33 @@ async function rotate(server: ServerProcess, token: string): Promise<string> {
   return next;
 }
 
+/**
+ * Waits until the gateways have linked every audit row into the chain, so one scenario's backlog
+ * does not run in the background of the next.
+ */
+async function waitForAuditChain(): Promise<void> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  const started = performance.now();
+  try {
+    for (;;) {
+      const { rows } = await client.query<{ pending: number }>('SELECT count(*)::int AS pending FROM audit_events WHERE seq IS NULL');
+      if ((rows[0]?.pending ?? 0) === 0) break;
+      if (performance.now() - started > 300_000) throw new Error(`audit chain: ${rows[0]?.pending} rows still unlinked after 300 s`);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  } finally {
+    await client.end();
+  }
+  log(`audit chain caught up in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+}
+
 /** Measures saturation: every device refreshes again as soon as its last refresh returns. */
 async function refreshScenario(server: ServerProcess) {
   log(`refresh: signing up ${refreshDevices} devices`);
   const devices = await signUpDevices(server, refreshDevices);
 
+  await waitForAuditChain();
   log(`refresh: ${refreshDevices} devices rotating back to back for ${seconds} s`);
   const latencies: number[] = [];
   const deadline = performance.now() + seconds * 1000;
@@ -331,6 +353,7 @@ async function refreshAtRateScenario(server: ServerProcess, rate: number, count:
   let skipped = 0;
   let failure: unknown;
 
+  await waitForAuditChain();
   log(`refresh at ${rate}/s: ${count} devices for ${seconds} s`);
   const start = performance.now();
   const total = rate * seconds;
