@@ -77,6 +77,7 @@ const writeQuery = {
   text: `WITH touched AS (
            UPDATE sessions SET last_used_at = $5, idle_expires_at = $6, absolute_expires_at = $8
             WHERE id = $2 AND xmin = $19::text::xid
+              AND EXISTS (SELECT 1 FROM refresh_tokens WHERE id = $4 AND rotated_at IS NULL)
            RETURNING id
          ), predecessor AS (
            UPDATE refresh_tokens SET rotated_at = $5, successor_id = $1, grace_result = $7

@@ -101,6 +101,17 @@ describe('driver-level refresh rotation', () => {
     expect(errorCode(await refresh(gateway, user.refreshToken))).toBe('SESSION_REVOKED');
   });
 
+  it('leaves the session alone for a rotated token', async () => {
+    const user = await signUp(gateway);
+    const write = await rotationOf(user.refreshToken);
+    await sql(gateway, `UPDATE refresh_tokens SET rotated_at = now() WHERE id = $1`, [write.predecessorId]);
+    const [before] = await sql<{ version: string }>(gateway, `SELECT xmin::text AS version FROM sessions WHERE id = $1`, [user.sessionId]);
+
+    expect(await refreshSql.write(write)).toBe(false);
+    const [after] = await sql<{ version: string }>(gateway, `SELECT xmin::text AS version FROM sessions WHERE id = $1`, [user.sessionId]);
+    expect(after?.version).toBe(before?.version);
+  });
+
   it('lets one of two racing writes through', async () => {
     const user = await signUp(gateway);
     const first = await rotationOf(user.refreshToken);
