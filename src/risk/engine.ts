@@ -199,13 +199,13 @@ export class RiskEngine {
    * up, so a step-up decision raises the session's level instead and lets tier policies ask later.
    */
   async assessRefresh(
-    input: { userId: string; sessionId: string; deviceId: string; sessionRiskLevel: string; facts: RiskFacts; tokenKey?: string; device?: DeviceFacts },
+    input: { userId: string; sessionId: string; deviceId: string; sessionRiskLevel: string; facts: RiskFacts; tokenKey?: string; device: DeviceFacts },
     pending?: AuditEvent[],
   ): Promise<RiskLevel> {
     const ids = { userId: input.userId, sessionId: input.sessionId, deviceId: input.deviceId, ip: input.facts.ip };
     await this.deps.limits.consume('refreshDevice', input.deviceId);
 
-    const device = input.device ?? (await this.deps.db.device.findUniqueOrThrow({ where: { id: input.deviceId }, select: deviceFactsSelect }));
+    const { device } = input;
     if (device.suspendedAt) {
       await this.auditSuspended('refresh', ids);
       throw new TollgateError('DEVICE_SUSPENDED', 'Token issuance to this device is suspended: verify it with a second factor or ask support to restore it.');

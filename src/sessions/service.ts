@@ -41,8 +41,8 @@ export interface SessionServiceDeps {
   trustPolicy?: TrustPolicy;
   /** Refresh rate limits, device suspension and refresh risk decisions. */
   risk: RiskEngine;
-  /** Driver-level SQL for the common rotation; without it every refresh takes the ORM path. */
-  refreshSql?: RefreshSql;
+  /** Driver-level SQL for the read of every refresh and the write of the common rotation. */
+  refreshSql: RefreshSql;
 }
 
 /** Origin of a request (address, user agent, HTTP facts), recorded with sessions and audit events. */
@@ -172,8 +172,8 @@ export class SessionService {
     const proof = await this.refreshProof(facts);
     const tokenHash = hashRefreshToken(refreshToken);
     const pending: AuditEvent[] = [];
-    const read = await this.deps.refreshSql?.read(tokenHash);
-    await this.assessRefreshRisk(tokenHash, facts, pending, read);
+    const read = await this.deps.refreshSql.read(tokenHash);
+    if (read) await this.assessRefreshRisk(read, tokenHash, facts, pending);
     const common = await this.rotateCommon(read, facts, proof, pending).catch(async (error: unknown) => {
       // Nothing was written: the risk decision is still recorded before the error goes back.
       for (const event of pending) await this.deps.audit.record(event).catch(() => undefined);
@@ -208,20 +208,28 @@ export class SessionService {
   }
 
   /**
-   * Runs the refresh rate limit, the device suspension check and the refresh risk decision; throws
-   * to reject. It runs before the rotation's transaction, because its reads and writes take other
-   * pool connections, which concurrent rotations waiting on the session lock could all hold.
-   * Unknown tokens and revoked sessions are left for `rotate` to report.
+   * Runs the refresh rate limit, the device suspension check and the refresh risk decision on the
+   * facts the refresh's read found, and throws to reject. It runs before the rotation's transaction,
+   * because its writes take other pool connections, which concurrent rotations waiting on the
+   * session lock could all hold. Revoked sessions are left for `rotate` to report.
    */
-  private async assessRefreshRisk(tokenHash: Uint8Array<ArrayBuffer>, facts: RequestFacts, pending: AuditEvent[], read: RefreshRead | undefined): Promise<void> {
-    const found = this.deps.refreshSql
-      ? read && { ...read.session, device: { id: read.session.deviceId, trust: read.session.device.trust, integritySignals: read.session.device.integritySignals, suspendedAt: read.session.device.suspendedAt } }
-      : (await this.deps.db.refreshToken.findUnique({ where: { tokenHash }, select: { session: { select: { id: true, userId: true, deviceId: true, riskLevel: true, revokedAt: true } } } }))?.session;
-    if (!found || found.revokedAt) return;
+  private async assessRefreshRisk({ session }: RefreshRead, tokenHash: Uint8Array<ArrayBuffer>, facts: RequestFacts, pending: AuditEvent[]): Promise<void> {
+    if (session.revokedAt) return;
+    const { device } = session;
     // A prefix of the token's hash names the presented token in the burst window without storing it.
     const tokenKey = Buffer.from(tokenHash).toString('base64url').slice(0, 16);
-    const device = 'device' in found ? found.device : undefined;
-    await this.deps.risk.assessRefresh({ userId: found.userId, sessionId: found.id, deviceId: found.deviceId, sessionRiskLevel: found.riskLevel, facts, tokenKey, device }, pending);
+    await this.deps.risk.assessRefresh(
+      {
+        userId: session.userId,
+        sessionId: session.id,
+        deviceId: session.deviceId,
+        sessionRiskLevel: session.riskLevel,
+        facts,
+        tokenKey,
+        device: { id: session.deviceId, trust: device.trust, integritySignals: device.integritySignals, suspendedAt: device.suspendedAt },
+      },
+      pending,
+    );
   }
 
   /**
@@ -230,8 +238,7 @@ export class SessionService {
    * when the session changed since `read`; `rotate` then handles it under the session lock.
    */
   private async rotateCommon(read: RefreshRead | undefined, facts: RequestFacts, proof: VerifiedProof | undefined, pending: AuditEvent[]): Promise<RotationOutcome | undefined> {
-    const sql = this.deps.refreshSql;
-    if (!sql || !read) return undefined;
+    if (!read) return undefined;
     const { token, session } = read;
     const now = this.deps.clock.now();
     if (token.rotatedAt !== null || this.sessionFailure(session, token.expiresAt, now)) return undefined;
@@ -256,7 +263,7 @@ export class SessionService {
       graceResult: next.graceResult,
       audit,
     };
-    if (!(await sql.write(write))) return undefined;
+    if (!(await this.deps.refreshSql.write(write))) return undefined;
 
     this.deps.audit.written(audit);
     return { kind: 'rotated', pair: next.pair, sessionId: session.id, userId: session.userId, deviceId: session.deviceId };
