@@ -71,7 +71,7 @@ export class AuditChainer {
     if (!this.dirty && now - this.lastRunAt < (this.options.sweepMs ?? 5000)) return;
     this.dirty = false;
     this.lastRunAt = now;
-    this.running = this.linkWhileFull()
+    this.running = this.linkUntilShort(false)
       .catch((error: unknown) => {
         this.dirty = true;
         this.options.logger.error({ err: error }, 'audit chaining failed; retrying on the next tick');
@@ -82,29 +82,24 @@ export class AuditChainer {
       });
   }
 
+  /** Links every row committed so far, waiting for another instance's chaining to finish first. */
+  chainAll(): Promise<number> {
+    return this.linkUntilShort(true);
+  }
+
   /**
    * Links batches until one comes back less than full, so a backlog drains at the speed of the
-   * database rather than one batch per tick. Stops early when the chainer is stopped.
+   * database rather than one batch per tick. Without `wait`, it also stops when the chainer stops.
    */
-  private async linkWhileFull(): Promise<number> {
+  private async linkUntilShort(wait: boolean): Promise<number> {
     const batchSize = this.options.batchSize ?? 500;
     let total = 0;
     for (;;) {
-      const linked = await this.linkBatch(false);
+      const linked = await this.linkBatch(wait);
       total += linked;
-      if (linked < batchSize || !this.timer) return total;
+      if (linked < batchSize || (!wait && !this.timer)) return total;
       // Requests waiting on this event loop get a turn between batches.
       await new Promise((resolve) => setImmediate(resolve));
-    }
-  }
-
-  /** Links every row committed so far, waiting for another instance's chaining to finish first. */
-  async chainAll(): Promise<number> {
-    let total = 0;
-    for (;;) {
-      const linked = await this.linkBatch(true);
-      total += linked;
-      if (linked < (this.options.batchSize ?? 500)) return total;
     }
   }
 
