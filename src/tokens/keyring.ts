@@ -223,7 +223,9 @@ export class SigningKeyRing {
     const { publicKey, privateKey } = await generateKeyPair('ES256', { extractable: true });
     const publicJwk = await exportJWK(publicKey);
     const privateJwk = await exportJWK(privateKey);
-    const kid = `${(await calculateJwkThumbprint(publicJwk)).slice(0, 16)}-${randomUUID().slice(0, 8)}`;
+    // Hex, not the thumbprint's base64url: a kid starting with "-" would read as an option to the CLI.
+    const thumbprint = Buffer.from(await calculateJwkThumbprint(publicJwk), 'base64url').toString('hex');
+    const kid = `${thumbprint.slice(0, 16)}-${randomUUID().slice(0, 8)}`;
     const sealed = seal(this.options.masterKey, JSON.stringify(privateJwk), sealingContext(kid));
     return {
       kid,

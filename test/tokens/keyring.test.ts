@@ -76,6 +76,13 @@ describe('signing-key ring', () => {
     ]);
   });
 
+  it('creates kids the CLI reads as arguments', async () => {
+    const kids = await sql<{ kid: string }>(gateway, 'SELECT kid FROM signing_keys');
+
+    expect(kids.length).toBeGreaterThan(0);
+    for (const { kid } of kids) expect(kid).toMatch(/^[0-9a-f]{16}-[0-9a-f]{8}$/);
+  });
+
   it('names the master key on mismatch', async () => {
     const ring = new SigningKeyRing({
       db: gateway.tollgate.services.database.prisma,
